@@ -1,0 +1,60 @@
+// A dense host tensor: the currency between files (models, safetensors), executors and tools.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace dlc {
+
+enum class DType : uint8_t { Float32, Int32 };
+
+using Shape = std::vector<int64_t>;
+
+/// "f32" or "i32", as the IR prints them.
+const char* dtypeName(DType dtype);
+size_t dtypeSize(DType dtype);
+
+/// "[4, 5]"; a scalar is "[]".
+std::string formatShape(const Shape& shape);
+int64_t numElements(const Shape& shape);
+
+class Tensor {
+ public:
+  Tensor() = default;
+  /// A zero-filled tensor.
+  Tensor(DType dtype, Shape shape);
+
+  static Tensor fromFloats(Shape shape, std::vector<float> values);
+  static Tensor fromInts(Shape shape, std::vector<int32_t> values);
+
+  DType dtype() const { return dtype_; }
+  const Shape& shape() const { return shape_; }
+  int64_t numElements() const { return dlc::numElements(shape_); }
+  size_t byteSize() const { return storage_.size(); }
+
+  /// Typed views; T must match the dtype (float for Float32, int32_t for Int32).
+  template <typename T>
+  std::span<T> data();
+  template <typename T>
+  std::span<const T> data() const;
+
+  std::span<std::byte> bytes() { return storage_; }
+  std::span<const std::byte> bytes() const { return storage_; }
+
+  /// Same data, another shape with the same number of elements.
+  void reshape(Shape shape);
+
+ private:
+  DType dtype_ = DType::Float32;
+  Shape shape_;
+  std::vector<std::byte> storage_;
+};
+
+/// Named tensors in name order: a model's weights, a safetensors file, a run's outputs.
+using TensorMap = std::map<std::string, Tensor>;
+
+}  // namespace dlc
