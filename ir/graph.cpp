@@ -1,0 +1,89 @@
+#include "ir/graph.h"
+
+#include <cassert>
+
+#include "support/error.h"
+
+namespace dlc::ir {
+
+ValueId Graph::addNamed(ValueKind kind, const std::string& name, Type type, bool trainable) {
+  assert(findNamed(name) == kNoValue && "named values must be unique");
+  values_.push_back({kind, std::move(type), name, trainable});
+  return static_cast<ValueId>(values_.size() - 1);
+}
+
+ValueId Graph::addInput(const std::string& name, Type type) {
+  return addNamed(ValueKind::Input, name, std::move(type), false);
+}
+
+ValueId Graph::addWeight(const std::string& name, Type type, bool trainable) {
+  return addNamed(ValueKind::Weight, name, std::move(type), trainable);
+}
+
+ValueId Graph::addState(const std::string& name, Type type) {
+  return addNamed(ValueKind::State, name, std::move(type), false);
+}
+
+ValueId Graph::newResult(Type type) {
+  values_.push_back({ValueKind::Result, std::move(type), {}, false});
+  return static_cast<ValueId>(values_.size() - 1);
+}
+
+ValueId Graph::addOp(OpKind kind, std::vector<ValueId> operands, Attributes attributes,
+                     std::string origin) {
+  const OpInfo& info = opInfo(kind);
+  assert(info.arity < 0 ? !operands.empty() : operands.size() == size_t(info.arity));
+
+  std::vector<Type> operandTypes;
+  for (ValueId operand : operands) operandTypes.push_back(type(operand));
+  Type resultType;
+  try {
+    resultType = info.inferType(operandTypes, attributes);
+  } catch (const Error& error) {
+    std::string where = origin.empty() ? "" : fmt::format("layer '{}': ", origin);
+    fail("{}{}: {}", where, info.name, error.what());
+  }
+
+  ValueId result = info.hasSideEffects ? kNoValue : newResult(std::move(resultType));
+  ops_.push_back({kind, std::move(operands), result, std::move(attributes), std::move(origin)});
+  return result;
+}
+
+ValueId Graph::findNamed(const std::string& name) const {
+  for (size_t id = 0; id < values_.size(); ++id)
+    if (values_[id].kind != ValueKind::Result && values_[id].name == name)
+      return static_cast<ValueId>(id);
+  return kNoValue;
+}
+
+ValueId Graph::findOutput(const std::string& name) const {
+  for (const GraphOutput& output : outputs_)
+    if (output.name == name) return output.value;
+  return kNoValue;
+}
+
+std::vector<ValueId> Graph::valuesOfKind(ValueKind kind) const {
+  std::vector<ValueId> ids;
+  for (size_t id = 0; id < values_.size(); ++id)
+    if (values_[id].kind == kind) ids.push_back(static_cast<ValueId>(id));
+  return ids;
+}
+
+std::vector<int32_t> producerIndex(const Graph& graph) {
+  std::vector<int32_t> producers(graph.valueCount(), -1);
+  for (size_t index = 0; index < graph.ops().size(); ++index) {
+    ValueId result = graph.ops()[index].result;
+    if (result != kNoValue) producers[result] = static_cast<int32_t>(index);
+  }
+  return producers;
+}
+
+std::vector<int32_t> useCounts(const Graph& graph) {
+  std::vector<int32_t> uses(graph.valueCount(), 0);
+  for (const Op& op : graph.ops())
+    for (ValueId operand : op.operands) ++uses[operand];
+  for (const GraphOutput& output : graph.outputs()) ++uses[output.value];
+  return uses;
+}
+
+}  // namespace dlc::ir

@@ -1,0 +1,56 @@
+// The op table: every op kind with its name, arity, side effects and shape rule.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "ir/attributes.h"
+#include "support/tensor.h"
+
+namespace dlc::ir {
+
+enum class OpKind : uint16_t {
+#define DLC_OP(kind, name, arity, sideEffects) kind,
+#include "ir/ops.def"
+};
+
+inline constexpr int kOpKindCount = 0
+#define DLC_OP(kind, name, arity, sideEffects) +1
+#include "ir/ops.def"
+    ;
+
+/// The static type of a value: element type and shape.
+struct Type {
+  DType dtype = DType::Float32;
+  Shape shape;
+
+  int64_t numElements() const { return dlc::numElements(shape); }
+  int64_t rank() const { return static_cast<int64_t>(shape.size()); }
+  bool operator==(const Type&) const = default;
+};
+
+/// "f32[64, 20]".
+std::string formatType(const Type& type);
+
+/// Computes the result type of an op from its operands' types, or throws dlc::Error saying what
+/// did not fit. Side-effecting ops check their operands and return an empty type.
+using ShapeRule = Type (*)(const std::vector<Type>& operands, const Attributes& attributes);
+
+struct OpInfo {
+  std::string_view name;
+  int arity;  // -1: one or more
+  bool hasSideEffects;
+  ShapeRule inferType;
+};
+
+const OpInfo& opInfo(OpKind kind);
+inline std::string_view opName(OpKind kind) { return opInfo(kind).name; }
+
+/// Elementwise ops that map one or two same-shaped (or broadcast) inputs to an output.
+bool isElementwise(OpKind kind);
+
+/// NumPy broadcasting of two shapes; throws dlc::Error if they do not broadcast.
+Shape broadcastShapes(const Shape& left, const Shape& right);
+
+}  // namespace dlc::ir

@@ -1,0 +1,60 @@
+#include <chrono>
+#include <ostream>
+
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include "ir/printer.h"
+#include "ir/verifier.h"
+#include "passes/pass.h"
+#include "support/error.h"
+
+namespace dlc::passes {
+
+const std::vector<Pass>& pipeline() {
+  static const std::vector<Pass> passes = {
+      {"infer-shapes", "recompute every result type from the inputs", false, &inferShapes},
+      {"autodiff", "reverse-mode gradients of the loss for every trainable weight", true,
+       &differentiate},
+      {"optimizer", "the optimizer's in-place weight updates", true, &addOptimizerUpdates},
+      {"cse", "merge ops that compute the same thing", false, &eliminateCommonSubexpressions},
+      {"dce", "remove ops whose results nobody uses", false, &eliminateDeadCode},
+  };
+  return passes;
+}
+
+void runPipeline(ir::Graph& graph, const PassOptions& options) {
+#ifndef NDEBUG
+  constexpr bool kVerifyEach = true;
+#else
+  constexpr bool kVerifyEach = false;
+#endif
+  for (const Pass& pass : pipeline()) {
+    if (pass.trainingOnly && !options.training) continue;
+    if (options.disabled.count(pass.name)) {
+      if (options.verbose && options.log) fmt::print(*options.log, "pass {}: disabled\n", pass.name);
+      continue;
+    }
+
+    auto start = std::chrono::steady_clock::now();
+    size_t opsBefore = graph.ops().size();
+    bool changed = pass.run(graph, options);
+    double milliseconds =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+
+    if (options.verbose && options.log)
+      fmt::print(*options.log, "pass {}: {} ({} -> {} ops, {:.2f} ms)\n", pass.name,
+                 changed ? "changed" : "unchanged", opsBefore, graph.ops().size(), milliseconds);
+    if (kVerifyEach || options.verifyEach) {
+      try {
+        ir::verifyGraph(graph);
+      } catch (const Error& error) {
+        fail("after pass {}: {}", pass.name, error.what());
+      }
+    }
+    if (options.printAfterAll && options.log)
+      fmt::print(*options.log, "// IR after {}\n{}", pass.name, ir::printGraph(graph));
+  }
+}
+
+}  // namespace dlc::passes

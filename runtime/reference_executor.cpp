@@ -1,0 +1,413 @@
+#include "runtime/reference_executor.h"
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "support/error.h"
+
+namespace dlc {
+
+namespace {
+
+using ir::OpKind;
+
+/// Row-major strides of a shape.
+Shape stridesOf(const Shape& shape) {
+  Shape strides(shape.size(), 1);
+  for (size_t axis = shape.size(); axis-- > 1;) strides[axis - 1] = strides[axis] * shape[axis];
+  return strides;
+}
+
+/// Strides of `shape` as seen from a broadcast result of rank `rank`: 0 where it repeats.
+Shape broadcastStrides(const Shape& shape, const Shape& resultShape) {
+  Shape own = stridesOf(shape);
+  Shape strides(resultShape.size(), 0);
+  size_t offset = resultShape.size() - shape.size();
+  for (size_t axis = 0; axis < shape.size(); ++axis)
+    strides[axis + offset] = shape[axis] == 1 ? 0 : own[axis];
+  return strides;
+}
+
+/// Calls visit(outputIndex, offsetA, offsetB) for every element of `shape`, walking two
+/// operands with the given strides.
+template <typename Visit>
+void forEachIndex(const Shape& shape, const Shape& stridesA, const Shape& stridesB, Visit visit) {
+  int64_t total = numElements(shape);
+  size_t rank = shape.size();
+  std::vector<int64_t> index(rank, 0);
+  int64_t offsetA = 0, offsetB = 0;
+  for (int64_t flat = 0; flat < total; ++flat) {
+    visit(flat, offsetA, offsetB);
+    for (size_t axis = rank; axis-- > 0;) {
+      if (++index[axis] < shape[axis]) {
+        offsetA += stridesA[axis];
+        offsetB += stridesB[axis];
+        break;
+      }
+      offsetA -= stridesA[axis] * (shape[axis] - 1);
+      offsetB -= stridesB[axis] * (shape[axis] - 1);
+      index[axis] = 0;
+    }
+  }
+}
+
+/// Product of the sizes before `axis`, the size at it, and the product after it.
+struct AxisSplit {
+  int64_t outer, size, inner;
+};
+AxisSplit splitAt(const Shape& shape, int64_t axis) {
+  AxisSplit split{1, shape[axis], 1};
+  for (int64_t i = 0; i < axis; ++i) split.outer *= shape[i];
+  for (size_t i = axis + 1; i < shape.size(); ++i) split.inner *= shape[i];
+  return split;
+}
+
+int64_t normalized(int64_t axis, size_t rank) {
+  return axis < 0 ? axis + static_cast<int64_t>(rank) : axis;
+}
+
+}  // namespace
+
+template <typename Scalar>
+ReferenceExecutor<Scalar>::ReferenceExecutor(const ir::Graph& graph)
+    : graph_(graph), buffers_(graph.valueCount()), lastUse_(graph.valueCount(), -1) {
+  for (ir::ValueId id = 0; id < graph.valueCount(); ++id) {
+    const ir::Value& value = graph.value(id);
+    if (value.kind != ir::ValueKind::Weight && value.kind != ir::ValueKind::State) continue;
+    buffers_[id].reals.assign(value.type.numElements(), Scalar(0));
+  }
+  const auto& ops = graph.ops();
+  for (size_t index = 0; index < ops.size(); ++index)
+    for (ir::ValueId operand : ops[index].operands) lastUse_[operand] = static_cast<int32_t>(index);
+  for (const ir::GraphOutput& output : graph.outputs())
+    lastUse_[output.value] = std::numeric_limits<int32_t>::max();
+}
+
+template <typename Scalar>
+ir::ValueId ReferenceExecutor<Scalar>::namedValue(const std::string& name) const {
+  ir::ValueId id = graph_.findNamed(name);
+  if (id == ir::kNoValue) fail("the graph has no weight, state or input named '{}'", name);
+  return id;
+}
+
+template <typename Scalar>
+void ReferenceExecutor<Scalar>::setTensor(const std::string& name, const Tensor& tensor) {
+  ir::ValueId id = namedValue(name);
+  const ir::Type& type = graph_.type(id);
+  if (tensor.shape() != type.shape || tensor.dtype() != type.dtype)
+    fail("'{}' must be {}, got {}{}", name, ir::formatType(type), dtypeName(tensor.dtype()),
+         formatShape(tensor.shape()));
+  Buffer& buffer = buffers_[id];
+  if (tensor.dtype() == DType::Int32) {
+    auto data = tensor.data<int32_t>();
+    buffer.ids.assign(data.begin(), data.end());
+  } else {
+    auto data = tensor.data<float>();
+    buffer.reals.assign(data.begin(), data.end());
+  }
+}
+
+template <typename Scalar>
+Tensor ReferenceExecutor<Scalar>::getTensor(const std::string& name) const {
+  ir::ValueId id = namedValue(name);
+  const ir::Type& type = graph_.type(id);
+  Tensor tensor(type.dtype, type.shape);
+  auto data = tensor.data<float>();
+  std::copy(buffers_[id].reals.begin(), buffers_[id].reals.end(), data.begin());
+  return tensor;
+}
+
+template <typename Scalar>
+std::vector<Scalar>& ReferenceExecutor<Scalar>::values(const std::string& name) {
+  return buffers_[namedValue(name)].reals;
+}
+
+template <typename Scalar>
+const std::vector<Scalar>& ReferenceExecutor<Scalar>::outputValues(const std::string& name) const {
+  ir::ValueId id = graph_.findOutput(name);
+  if (id == ir::kNoValue) fail("the graph has no output named '{}'", name);
+  return buffers_[id].reals;
+}
+
+template <typename Scalar>
+TensorMap ReferenceExecutor<Scalar>::run(const TensorMap& inputs) {
+  for (ir::ValueId id : graph_.valuesOfKind(ir::ValueKind::Input)) {
+    const std::string& name = graph_.value(id).name;
+    auto found = inputs.find(name);
+    if (found == inputs.end()) fail("the input '{}' is missing", name);
+    setTensor(name, found->second);
+  }
+
+  const auto& ops = graph_.ops();
+  for (size_t index = 0; index < ops.size(); ++index) {
+    execute(ops[index]);
+    // Free results whose last reader was this op.
+    for (ir::ValueId operand : ops[index].operands)
+      if (lastUse_[operand] == static_cast<int32_t>(index) &&
+          graph_.value(operand).kind == ir::ValueKind::Result)
+        buffers_[operand] = Buffer{};
+  }
+
+  TensorMap outputs;
+  for (const ir::GraphOutput& output : graph_.outputs()) {
+    const ir::Type& type = graph_.type(output.value);
+    Tensor tensor(type.dtype, type.shape);
+    if (type.dtype == DType::Int32) {
+      std::copy(buffers_[output.value].ids.begin(), buffers_[output.value].ids.end(),
+                tensor.data<int32_t>().begin());
+    } else {
+      std::copy(buffers_[output.value].reals.begin(), buffers_[output.value].reals.end(),
+                tensor.data<float>().begin());
+    }
+    outputs[output.name] = std::move(tensor);
+  }
+  return outputs;
+}
+
+template <typename Scalar>
+void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
+  auto in = [&](int index) -> std::vector<Scalar>& { return buffers_[op.operands[index]].reals; };
+  auto ids = [&](int index) -> std::vector<int32_t>& { return buffers_[op.operands[index]].ids; };
+  auto shapeOf = [&](int index) -> const Shape& { return graph_.type(op.operands[index]).shape; };
+  const ir::Attributes& attributes = op.attributes;
+
+  const ir::Type* resultType = op.result == ir::kNoValue ? nullptr : &graph_.type(op.result);
+  std::vector<Scalar> out(resultType ? resultType->numElements() : 0, Scalar(0));
+  const Shape& outShape = resultType ? resultType->shape : shapeOf(0);
+
+  auto unary = [&](auto function) {
+    const std::vector<Scalar>& x = in(0);
+    for (size_t i = 0; i < out.size(); ++i) out[i] = function(x[i]);
+  };
+  auto binary = [&](auto function) {
+    const std::vector<Scalar>& a = in(0);
+    const std::vector<Scalar>& b = in(1);
+    if (shapeOf(0) == outShape && shapeOf(1) == outShape) {
+      for (size_t i = 0; i < out.size(); ++i) out[i] = function(a[i], b[i]);
+      return;
+    }
+    forEachIndex(outShape, broadcastStrides(shapeOf(0), outShape),
+                 broadcastStrides(shapeOf(1), outShape),
+                 [&](int64_t i, int64_t offsetA, int64_t offsetB) {
+                   out[i] = function(a[offsetA], b[offsetB]);
+                 });
+  };
+
+  switch (op.kind) {
+    case OpKind::Fill:
+      std::fill(out.begin(), out.end(), Scalar(attributes.getFloat("value")));
+      break;
+
+    case OpKind::Gather: {
+      const std::vector<Scalar>& table = in(0);
+      int64_t rows = shapeOf(0)[0];
+      int64_t width = shapeOf(0)[1];
+      const std::vector<int32_t>& indices = ids(1);
+      for (size_t i = 0; i < indices.size(); ++i) {
+        int32_t id = indices[i];
+        if (id < 0 || id >= rows)
+          fail("layer '{}': token id {} is out of range [0, {})", op.origin, id, rows);
+        std::copy_n(table.begin() + id * width, width, out.begin() + i * width);
+      }
+      break;
+    }
+    case OpKind::ScatterAdd: {
+      const std::vector<int32_t>& indices = ids(0);
+      const std::vector<Scalar>& updates = in(1);
+      int64_t rows = outShape[0];
+      int64_t width = outShape[1];
+      for (size_t i = 0; i < indices.size(); ++i) {
+        int32_t id = indices[i];
+        if (id < 0 || id >= rows)
+          fail("layer '{}': token id {} is out of range [0, {})", op.origin, id, rows);
+        for (int64_t j = 0; j < width; ++j) out[id * width + j] += updates[i * width + j];
+      }
+      break;
+    }
+    case OpKind::MatMul: {
+      using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+      Eigen::Map<const Matrix> a(in(0).data(), shapeOf(0)[0], shapeOf(0)[1]);
+      Eigen::Map<const Matrix> b(in(1).data(), shapeOf(1)[0], shapeOf(1)[1]);
+      Eigen::Map<Matrix> c(out.data(), outShape[0], outShape[1]);
+      bool transposeA = attributes.getInt("transpose_a", 0) != 0;
+      bool transposeB = attributes.getInt("transpose_b", 0) != 0;
+      if (transposeA && transposeB) c.noalias() = a.transpose() * b.transpose();
+      else if (transposeA) c.noalias() = a.transpose() * b;
+      else if (transposeB) c.noalias() = a * b.transpose();
+      else c.noalias() = a * b;
+      break;
+    }
+
+    case OpKind::Add: binary([](Scalar a, Scalar b) { return a + b; }); break;
+    case OpKind::Sub: binary([](Scalar a, Scalar b) { return a - b; }); break;
+    case OpKind::Mul: binary([](Scalar a, Scalar b) { return a * b; }); break;
+    case OpKind::Div: binary([](Scalar a, Scalar b) { return a / b; }); break;
+    case OpKind::Neg: unary([](Scalar x) { return -x; }); break;
+    case OpKind::Scale: {
+      Scalar factor = Scalar(attributes.getFloat("factor"));
+      unary([factor](Scalar x) { return x * factor; });
+      break;
+    }
+    case OpKind::Sigmoid: unary([](Scalar x) { return Scalar(1) / (Scalar(1) + std::exp(-x)); });
+      break;
+    case OpKind::HardSigmoid:
+      unary([](Scalar x) { return std::clamp(Scalar(0.2) * x + Scalar(0.5), Scalar(0), Scalar(1)); });
+      break;
+    case OpKind::Tanh: unary([](Scalar x) { return std::tanh(x); }); break;
+    case OpKind::Relu: unary([](Scalar x) { return std::max(x, Scalar(0)); }); break;
+    case OpKind::Exp: unary([](Scalar x) { return std::exp(x); }); break;
+    case OpKind::Log: unary([](Scalar x) { return std::log(x); }); break;
+    case OpKind::Sqrt: unary([](Scalar x) { return std::sqrt(x); }); break;
+
+    case OpKind::SigmoidGrad:
+      binary([](Scalar y, Scalar dy) { return dy * y * (Scalar(1) - y); });
+      break;
+    case OpKind::HardSigmoidGrad:
+      binary([](Scalar x, Scalar dy) {
+        Scalar ramp = Scalar(0.2) * x + Scalar(0.5);
+        return ramp > Scalar(0) && ramp < Scalar(1) ? Scalar(0.2) * dy : Scalar(0);
+      });
+      break;
+    case OpKind::TanhGrad: binary([](Scalar y, Scalar dy) { return dy * (Scalar(1) - y * y); });
+      break;
+    case OpKind::ReluGrad:
+      binary([](Scalar x, Scalar dy) { return x > Scalar(0) ? dy : Scalar(0); });
+      break;
+
+    case OpKind::ReduceSum: {
+      const Shape& inShape = shapeOf(0);
+      Shape kept = inShape;
+      for (int64_t axis : attributes.getInts("axes")) kept[normalized(axis, inShape.size())] = 1;
+      Shape outStrides = broadcastStrides(kept, inShape);
+      const std::vector<Scalar>& x = in(0);
+      forEachIndex(inShape, outStrides, outStrides,
+                   [&](int64_t i, int64_t offset, int64_t) { out[offset] += x[i]; });
+      break;
+    }
+    case OpKind::BroadcastTo: {
+      const std::vector<Scalar>& x = in(0);
+      Shape strides = broadcastStrides(shapeOf(0), outShape);
+      forEachIndex(outShape, strides, strides,
+                   [&](int64_t i, int64_t offset, int64_t) { out[i] = x[offset]; });
+      break;
+    }
+    case OpKind::Reshape:
+      if (graph_.type(op.operands[0]).dtype == DType::Int32) {
+        buffers_[op.result].ids = ids(0);
+        return;
+      }
+      out = in(0);
+      break;
+    case OpKind::Transpose: {
+      const Shape& permutation = attributes.getInts("permutation");
+      Shape inStrides = stridesOf(shapeOf(0));
+      Shape strides(permutation.size());
+      for (size_t axis = 0; axis < permutation.size(); ++axis)
+        strides[axis] = inStrides[permutation[axis]];
+      const std::vector<Scalar>& x = in(0);
+      forEachIndex(outShape, strides, strides,
+                   [&](int64_t i, int64_t offset, int64_t) { out[i] = x[offset]; });
+      break;
+    }
+    case OpKind::Slice:
+    case OpKind::Pad: {
+      bool isSlice = op.kind == OpKind::Slice;
+      int64_t axis = normalized(attributes.getInt("axis"), outShape.size());
+      AxisSplit source = splitAt(shapeOf(0), axis);
+      AxisSplit target = splitAt(outShape, axis);
+      int64_t first = attributes.getInt(isSlice ? "start" : "before");
+      const std::vector<Scalar>& x = in(0);
+      for (int64_t o = 0; o < source.outer; ++o) {
+        for (int64_t k = 0; k < (isSlice ? target.size : source.size); ++k) {
+          int64_t from = (o * source.size + (isSlice ? first + k : k)) * source.inner;
+          int64_t to = (o * target.size + (isSlice ? k : first + k)) * target.inner;
+          std::copy_n(x.begin() + from, source.inner, out.begin() + to);
+        }
+      }
+      break;
+    }
+    case OpKind::Concat: {
+      int64_t axis = normalized(attributes.getInt("axis"), outShape.size());
+      AxisSplit target = splitAt(outShape, axis);
+      int64_t offset = 0;
+      for (size_t operand = 0; operand < op.operands.size(); ++operand) {
+        AxisSplit source = splitAt(shapeOf(static_cast<int>(operand)), axis);
+        const std::vector<Scalar>& x = in(static_cast<int>(operand));
+        for (int64_t o = 0; o < source.outer; ++o)
+          std::copy_n(x.begin() + o * source.size * source.inner, source.size * source.inner,
+                      out.begin() + (o * target.size + offset) * target.inner);
+        offset += source.size;
+      }
+      break;
+    }
+
+    case OpKind::BinaryCrossEntropy:
+    case OpKind::BinaryCrossEntropyGrad: {
+      constexpr Scalar kEpsilon = Scalar(1e-7);
+      const std::vector<Scalar>& p = in(0);
+      const std::vector<Scalar>& y = in(1);
+      Scalar count = Scalar(p.size());
+      if (op.kind == OpKind::BinaryCrossEntropy) {
+        Scalar sum = 0;
+        for (size_t i = 0; i < p.size(); ++i) {
+          Scalar clipped = std::clamp(p[i], kEpsilon, Scalar(1) - kEpsilon);
+          sum -= y[i] * std::log(clipped) + (Scalar(1) - y[i]) * std::log(Scalar(1) - clipped);
+        }
+        out[0] = sum / count;
+      } else {
+        Scalar dloss = in(2)[0];
+        for (size_t i = 0; i < p.size(); ++i) {
+          // The clip passes no gradient where it is active.
+          if (p[i] < kEpsilon || p[i] > Scalar(1) - kEpsilon) continue;
+          out[i] = dloss * (-y[i] / p[i] + (Scalar(1) - y[i]) / (Scalar(1) - p[i])) / count;
+        }
+      }
+      break;
+    }
+
+    case OpKind::AdamUpdate: {
+      std::vector<Scalar>& weight = in(0);
+      const std::vector<Scalar>& gradient = in(1);
+      std::vector<Scalar>& m = in(2);
+      std::vector<Scalar>& v = in(3);
+      Scalar step = in(4)[0];
+      Scalar rate = Scalar(attributes.getFloat("learning_rate"));
+      Scalar beta1 = Scalar(attributes.getFloat("beta_1"));
+      Scalar beta2 = Scalar(attributes.getFloat("beta_2"));
+      Scalar epsilon = Scalar(attributes.getFloat("epsilon"));
+      Scalar correction1 = Scalar(1) - std::pow(beta1, step);
+      Scalar correction2 = Scalar(1) - std::pow(beta2, step);
+      for (size_t i = 0; i < weight.size(); ++i) {
+        m[i] = beta1 * m[i] + (Scalar(1) - beta1) * gradient[i];
+        v[i] = beta2 * v[i] + (Scalar(1) - beta2) * gradient[i] * gradient[i];
+        weight[i] -= rate * (m[i] / correction1) / (std::sqrt(v[i] / correction2) + epsilon);
+      }
+      return;
+    }
+    case OpKind::SgdUpdate: {
+      std::vector<Scalar>& weight = in(0);
+      const std::vector<Scalar>& gradient = in(1);
+      std::vector<Scalar>& velocity = in(2);
+      Scalar rate = Scalar(attributes.getFloat("learning_rate"));
+      Scalar momentum = Scalar(attributes.getFloat("momentum"));
+      bool nesterov = attributes.getInt("nesterov") != 0;
+      for (size_t i = 0; i < weight.size(); ++i) {
+        velocity[i] = momentum * velocity[i] - rate * gradient[i];
+        weight[i] += nesterov ? momentum * velocity[i] - rate * gradient[i] : velocity[i];
+      }
+      return;
+    }
+    case OpKind::Assign:
+      in(0) = in(1);
+      return;
+  }
+  buffers_[op.result].reals = std::move(out);
+}
+
+template class ReferenceExecutor<float>;
+template class ReferenceExecutor<double>;
+
+}  // namespace dlc

@@ -1,0 +1,49 @@
+#include "runtime/session.h"
+
+#include "frontend/lowering.h"
+#include "runtime/reference_executor.h"
+#include "support/error.h"
+
+namespace dlc {
+
+Session::Session(const schema::ModelT& model, const ModelAnalysis& analysis,
+                 const SessionOptions& options)
+    : options_(options),
+      graph_(lowerModel(model, analysis, {options.batchSize, options.training})) {
+  passes::PassOptions passOptions = options.passes;
+  passOptions.training = options.training;
+  passOptions.keepGradientOutputs = options.keepGradients;
+  if (model.training && model.training->optimizer) passOptions.optimizer = *model.training->optimizer;
+  if (options.training && !options.withOptimizer) passOptions.disabled.insert("optimizer");
+  passes::runPipeline(graph_, passOptions);
+  executor_ = std::make_unique<ReferenceExecutor<float>>(graph_);
+}
+
+void Session::setWeights(const TensorMap& weights) {
+  for (const auto& [name, tensor] : weights) executor_->setTensor(name, tensor);
+}
+
+TensorMap Session::weights() const {
+  TensorMap weights;
+  for (ir::ValueId id : graph_.valuesOfKind(ir::ValueKind::Weight))
+    weights[graph_.value(id).name] = executor_->getTensor(graph_.value(id).name);
+  return weights;
+}
+
+void Session::setOptimizerState(const TensorMap& state) {
+  for (const auto& [name, tensor] : state) {
+    ir::ValueId id = graph_.findNamed(name);
+    if (id == ir::kNoValue || graph_.value(id).kind != ir::ValueKind::State)
+      fail("the optimizer state '{}' does not belong to this model and optimizer", name);
+    executor_->setTensor(name, tensor);
+  }
+}
+
+TensorMap Session::optimizerState() const {
+  TensorMap state;
+  for (ir::ValueId id : graph_.valuesOfKind(ir::ValueKind::State))
+    state[graph_.value(id).name] = executor_->getTensor(graph_.value(id).name);
+  return state;
+}
+
+}  // namespace dlc

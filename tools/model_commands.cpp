@@ -1,0 +1,106 @@
+// dlc summary, dlc compile, dlc convert.
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "frontend/lowering.h"
+#include "frontend/summary.h"
+#include "ir/printer.h"
+#include "passes/pass.h"
+#include "support/error.h"
+#include "support/file_io.h"
+#include "tools/commands.h"
+
+namespace dlc::tools {
+
+LoadedModel loadAnalyzedModel(const std::string& path) {
+  LoadedModel loaded{path, loadModel(path), {}};
+  loaded.analysis = analyzeModel(loaded.model, path);
+  return loaded;
+}
+
+void addSummaryCommand(CLI::App& app) {
+  auto* command = app.add_subcommand("summary", "Print the Keras-style table of layers and weights");
+  auto path = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  command->add_option("model", *path, "Model file (binary or JSON form)")->required();
+  command->add_flag("--json", *json, "Print the summary as one JSON object");
+  command->callback([=] {
+    LoadedModel loaded = loadAnalyzedModel(*path);
+    if (*json) {
+      fmt::print("{}\n", summaryJson(loaded.model, loaded.analysis).dump(2));
+    } else {
+      fmt::print("{}", formatSummary(loaded.model, loaded.analysis));
+    }
+  });
+}
+
+void addCompileCommand(CLI::App& app) {
+  auto* command = app.add_subcommand("compile", "Lower a model to IR and optimize it");
+  struct Options {
+    std::string path;
+    std::string emit = "ir";
+    int64_t batch = 64;
+    bool training = false;
+    bool printAfterAll = false;
+    bool verbose = false;
+    std::vector<std::string> disabled;
+  };
+  auto options = std::make_shared<Options>();
+  command->add_option("model", options->path, "Model file")->required();
+  command->add_option("--emit", options->emit, "What to print: ir (the optimized IR), ir-lowered")
+      ->check(CLI::IsMember({"ir", "ir-lowered"}));
+  command->add_option("--batch", options->batch, "Batch size the graph is built for")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  command->add_flag("--training", options->training,
+                    "Build the training step: loss, backward pass and optimizer updates");
+  command->add_flag("--print-ir-after-all", options->printAfterAll,
+                    "Print the IR after every pass (on stderr)");
+  command->add_option("--disable-pass", options->disabled, "Do not run this pass (repeatable)");
+  command->add_flag("-v,--verbose", options->verbose, "Say what each pass did");
+  command->callback([=] {
+    LoadedModel loaded = loadAnalyzedModel(options->path);
+    ir::Graph graph =
+        lowerModel(loaded.model, loaded.analysis, {options->batch, options->training});
+    if (options->emit == "ir-lowered") {
+      fmt::print("{}", ir::printGraph(graph));
+      return;
+    }
+    passes::PassOptions passOptions;
+    passOptions.training = options->training;
+    if (loaded.model.training && loaded.model.training->optimizer)
+      passOptions.optimizer = *loaded.model.training->optimizer;
+    for (const std::string& name : options->disabled) {
+      bool known = false;
+      for (const passes::Pass& pass : passes::pipeline()) known |= name == pass.name;
+      if (!known) fail("--disable-pass: there is no pass called '{}'", name);
+      passOptions.disabled.insert(name);
+    }
+    passOptions.printAfterAll = options->printAfterAll;
+    passOptions.verbose = options->verbose;
+    passOptions.log = &std::cerr;
+    passes::runPipeline(graph, passOptions);
+    fmt::print("{}", ir::printGraph(graph));
+  });
+}
+
+void addConvertCommand(CLI::App& app) {
+  auto* command = app.add_subcommand(
+      "convert", "Convert a model between the binary form and the JSON text form");
+  auto input = std::make_shared<std::string>();
+  auto output = std::make_shared<std::string>();
+  command->add_option("model", *input, "Model file to read (either form)")->required();
+  command->add_option("-o,--output", *output,
+                      "File to write: JSON if it ends in .json, else binary")->required();
+  command->callback([=] {
+    schema::ModelT model = loadModel(*input);
+    analyzeModel(model, *input);
+    if (output->ends_with(".json")) {
+      writeFileAtomically(*output, modelToJson(model));
+    } else {
+      saveModel(model, *output);
+    }
+  });
+}
+
+}  // namespace dlc::tools
