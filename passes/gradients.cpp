@@ -76,7 +76,8 @@ void divGradient(GradientContext& c) {
   ValueId b = c.operand(1);
   if (c.needs(0)) c.accumulate(0, c.builder.div(c.dy, b));
   if (c.needs(1)) {
-    ValueId quotient = c.builder.div(c.builder.mul(c.dy, c.operand(0)), c.builder.mul(b, b));
+    ValueId numerator = c.builder.mul(c.dy, c.operand(0));
+    ValueId quotient = c.builder.div(numerator, c.builder.mul(b, b));
     c.accumulate(1, c.builder.neg(quotient));
   }
 }

@@ -15,9 +15,9 @@ int main(int argc, char** argv) {
   dlc::tools::addConvertCommand(app);
   dlc::tools::addWeightsCommand(app);
   dlc::tools::addRunCommand(app);
-  // TRAIN dlc::tools::addTrainCommand(app);
-  // TRAIN dlc::tools::addEvaluateCommand(app);
-  // TRAIN dlc::tools::addPredictCommand(app);
+  dlc::tools::addTrainCommand(app);
+  dlc::tools::addEvaluateCommand(app);
+  dlc::tools::addPredictCommand(app);
 
   try {
     app.parse(argc, argv);

@@ -50,7 +50,10 @@ ir::ValueId lowerLSTM(LayerLowering& lowering) {
   std::vector<ir::ValueId> sequence;
   for (int64_t step = 0; step < steps; ++step) {
     ir::ValueId x = b.reshape(b.slice(input, 1, step, step + 1), {batch, features});
-    ir::ValueId z = b.add(b.matmul(x, kernel), b.matmul(hidden, recurrentKernel));
+    // One statement per op keeps the op order independent of argument evaluation order.
+    ir::ValueId inputPart = b.matmul(x, kernel);
+    ir::ValueId recurrentPart = b.matmul(hidden, recurrentKernel);
+    ir::ValueId z = b.add(inputPart, recurrentPart);
     if (bias != ir::kNoValue) z = b.add(z, bias);
 
     auto gate = [&](int64_t index, schema::ActivationKind activation) {
@@ -61,7 +64,9 @@ ir::ValueId lowerLSTM(LayerLowering& lowering) {
     ir::ValueId candidate = gate(2, options.activation);
     ir::ValueId outputGate = gate(3, options.recurrent_activation);
 
-    cell = b.add(b.mul(forgetGate, cell), b.mul(inputGate, candidate));
+    ir::ValueId keptCell = b.mul(forgetGate, cell);
+    ir::ValueId newCell = b.mul(inputGate, candidate);
+    cell = b.add(keptCell, newCell);
     hidden = b.mul(outputGate, dlc::lowerActivation(b, options.activation, cell));
     if (options.return_sequences) sequence.push_back(b.reshape(hidden, {batch, 1, units}));
   }

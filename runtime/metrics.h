@@ -1,0 +1,23 @@
+// Metrics of a binary classifier, as `dlc evaluate` reports them.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace dlc {
+
+struct BinaryMetrics {
+  double loss = 0;  // mean binary cross-entropy, predictions clipped to [1e-7, 1 - 1e-7]
+  double accuracy = 0;
+  double precision = 0;
+  double recall = 0;
+  double f1 = 0;
+  double auc = 0;  // area under the ROC curve; ties between scores count one half
+  int64_t truePositives = 0, falsePositives = 0, trueNegatives = 0, falseNegatives = 0;
+};
+
+/// Predictions are probabilities; a prediction of 0.5 or more counts as positive.
+BinaryMetrics binaryMetrics(const std::vector<float>& probabilities,
+                            const std::vector<float>& labels);
+
+}  // namespace dlc

@@ -1,0 +1,53 @@
+// Training and prediction on question pairs: what `dlc train`, `evaluate`, `predict` and
+// `serve` share.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "frontend/layers.h"
+#include "runtime/quora_data.h"
+#include "runtime/text_pipeline.h"
+
+namespace dlc {
+
+struct TrainOptions {
+  int epochs = 1;
+  int64_t batchSize = 64;
+  double validationSplit = 0.1;  // the last fraction of the rows, before shuffling, as Keras
+  std::optional<double> learningRate;  // overrides the model's optimizer setting
+  uint64_t seed = 0;
+  int64_t maxSteps = 0;  // stop after this many batches in this run; 0: no limit
+  int threads = 1;
+  /// Written atomically after every epoch: the model with its weights, tokenizer, optimizer
+  /// state and progress, so that training resumes from it.
+  std::string checkpointPath;
+  std::ostream* log = nullptr;  // epoch lines and the progress bar; nullptr: quiet
+};
+
+struct EpochResult {
+  int epoch = 0;  // counted from 1
+  double loss = 0, accuracy = 0;
+  double validationLoss = 0, validationAccuracy = 0;  // NaN without validation rows
+  double seconds = 0, samplesPerSecond = 0;
+};
+
+/// Trains `model` in place: fits its vocabulary if it has none, then runs the epochs that
+/// `model.training.epochs_done` says are left, resuming from the optimizer state the model
+/// carries. The last partial batch of each epoch is skipped (rows are reshuffled every epoch).
+std::vector<EpochResult> trainModel(schema::ModelT& model, const ModelAnalysis& analysis,
+                                    const std::vector<QuestionPair>& pairs,
+                                    const TrainOptions& options, const std::string& source);
+
+/// The model's probability for each encoded pair, in order.
+std::vector<float> predictProbabilities(const schema::ModelT& model, const ModelAnalysis& analysis,
+                                        const EncodedPairs& pairs, int64_t batchSize,
+                                        int threads = 1);
+
+/// Lets Eigen and the runtime use this many threads.
+void setThreadCount(int threads);
+
+}  // namespace dlc

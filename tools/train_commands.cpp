@@ -1,0 +1,180 @@
+// dlc train, dlc evaluate, dlc predict.
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "frontend/summary.h"
+#include "runtime/metrics.h"
+#include "runtime/quora_data.h"
+#include "runtime/trainer.h"
+#include "support/error.h"
+#include "tools/commands.h"
+
+namespace dlc::tools {
+
+namespace {
+
+/// Reads a data file and says, in one line, how many rows it skipped and why.
+std::vector<QuestionPair> readPairs(const std::string& path) {
+  QuoraDataset data = readQuoraPairs(path);
+  int64_t skipped = data.skippedEmptyQuestion + data.skippedBadLabel;
+  if (skipped > 0)
+    fmt::print(stderr, "dlc: warning: {}: skipped {} rows ({} with an empty question, {} with a "
+               "label other than 0 or 1)\n", path, skipped, data.skippedEmptyQuestion,
+               data.skippedBadLabel);
+  if (data.pairs.empty()) fail("{}: has no usable question pairs", path);
+  return std::move(data.pairs);
+}
+
+struct TrainCommandOptions {
+  std::string model, data, output, checkpoint;
+  bool resume = false;
+  TrainOptions train;
+  double learningRate = 0;
+};
+
+void runTraining(TrainCommandOptions& options) {
+  if (options.output.empty()) fail("--out: name the trained model file to write");
+  std::string checkpoint =
+      options.checkpoint.empty() ? options.output + ".checkpoint" : options.checkpoint;
+
+  // --resume starts from the checkpoint when there is one: its weights, optimizer state,
+  // tokenizer and progress.
+  bool resuming = options.resume && std::filesystem::exists(checkpoint);
+  LoadedModel loaded = loadAnalyzedModel(resuming ? checkpoint : options.model);
+  if (resuming && loaded.model.training)
+    fmt::print("Resuming from {} after epoch {}\n", checkpoint, loaded.model.training->epochs_done);
+  else if (loaded.model.training)
+    loaded.model.training->epochs_done = 0;
+
+  std::vector<QuestionPair> pairs = readPairs(options.data);
+  if (options.learningRate > 0) options.train.learningRate = options.learningRate;
+  options.train.checkpointPath = checkpoint;
+  options.train.log = &std::cout;
+  fmt::print("Training on {} pairs ({:.0f} % held out for validation), batch {}\n", pairs.size(),
+             100 * options.train.validationSplit, options.train.batchSize);
+  trainModel(loaded.model, loaded.analysis, pairs, options.train, options.data);
+  saveModel(loaded.model, options.output);
+  fmt::print("Saved the trained model to {}\n", options.output);
+}
+
+struct EvaluateOptions {
+  std::string model, data;
+  bool json = false;
+  int64_t batchSize = 256;
+  int threads = 1;
+};
+
+void evaluate(const EvaluateOptions& options) {
+  LoadedModel loaded = loadAnalyzedModel(options.model);
+  std::vector<QuestionPair> pairs = readPairs(options.data);
+  EncodedPairs encoded = PairEncoder(loaded.model, options.model).encode(pairs);
+  std::vector<float> probabilities = predictProbabilities(loaded.model, loaded.analysis, encoded,
+                                                          options.batchSize, options.threads);
+  BinaryMetrics metrics = binaryMetrics(probabilities, encoded.labels);
+
+  if (options.json) {
+    nlohmann::json report = {
+        {"pairs", encoded.count},   {"loss", metrics.loss},     {"accuracy", metrics.accuracy},
+        {"precision", metrics.precision}, {"recall", metrics.recall}, {"f1", metrics.f1},
+        {"auc", metrics.auc},
+        {"confusion_matrix", {{"true_negatives", metrics.trueNegatives},
+                              {"false_positives", metrics.falsePositives},
+                              {"false_negatives", metrics.falseNegatives},
+                              {"true_positives", metrics.truePositives}}}};
+    fmt::print("{}\n", report.dump());
+    return;
+  }
+  fmt::print("Evaluated {} pairs from {}\n", encoded.count, options.data);
+  fmt::print("loss: {:.4f}  accuracy: {:.4f}  precision: {:.4f}  recall: {:.4f}  f1: {:.4f}  "
+             "auc: {:.4f}\n", metrics.loss, metrics.accuracy, metrics.precision, metrics.recall,
+             metrics.f1, metrics.auc);
+  fmt::print("confusion matrix (rows: actual, columns: predicted)\n");
+  fmt::print("                 not duplicate  duplicate\n");
+  fmt::print("  not duplicate  {:>13}  {:>9}\n", metrics.trueNegatives, metrics.falsePositives);
+  fmt::print("  duplicate      {:>13}  {:>9}\n", metrics.falseNegatives, metrics.truePositives);
+}
+
+struct PredictOptions {
+  std::string model, pairsFile;
+  std::vector<std::string> questions;
+  int threads = 1;
+};
+
+void predict(const PredictOptions& options) {
+  LoadedModel loaded = loadAnalyzedModel(options.model);
+  std::vector<QuestionPair> pairs;
+  if (!options.pairsFile.empty()) {
+    if (!options.questions.empty()) fail("give either two questions or --pairs, not both");
+    for (auto& [first, second] : readPairsToPredict(options.pairsFile))
+      pairs.push_back({first, second, 0});
+  } else {
+    if (options.questions.size() != 2)
+      fail("predict takes two questions (or --pairs FILE), got {}", options.questions.size());
+    pairs.push_back({options.questions[0], options.questions[1], 0});
+  }
+  if (pairs.empty()) return;
+
+  EncodedPairs encoded = PairEncoder(loaded.model, options.model).encode(pairs);
+  for (float probability :
+       predictProbabilities(loaded.model, loaded.analysis, encoded, 256, options.threads))
+    fmt::print("{:.6f}\n", probability);
+}
+
+}  // namespace
+
+void addTrainCommand(CLI::App& app) {
+  auto* command = app.add_subcommand("train", "Train a model on a file of question pairs");
+  auto options = std::make_shared<TrainCommandOptions>();
+  TrainOptions& train = options->train;
+  command->add_option("model", options->model, "Model file to start from")->required();
+  command->add_option("--data", options->data,
+                      "Question pairs: TSV as shipped, Quora's TSV or Kaggle's CSV, maybe .gz")
+      ->required();
+  command->add_option("--out", options->output, "Trained model file to write")->required();
+  command->add_option("--epochs", train.epochs, "Epochs to train")->check(CLI::Range(1, 100000));
+  command->add_option("--batch-size", train.batchSize, "Pairs per batch")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+  command->add_option("--validation-split", train.validationSplit,
+                      "Fraction of the last rows held out for validation")
+      ->check(CLI::Range(0.0, 0.99));
+  command->add_option("--learning-rate", options->learningRate,
+                      "Learning rate (default: the model's optimizer setting)")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--seed", train.seed, "Seed of the initial weights and of the shuffling");
+  command->add_option("--steps", train.maxSteps, "Stop after this many batches")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  command->add_option("--threads", train.threads, "Threads to compute with")
+      ->check(CLI::Range(1, 256));
+  command->add_option("--checkpoint", options->checkpoint,
+                      "Checkpoint written after every epoch (default: OUT.checkpoint)");
+  command->add_flag("--resume", options->resume, "Continue from the checkpoint if there is one");
+  command->callback([=] { runTraining(*options); });
+}
+
+void addEvaluateCommand(CLI::App& app) {
+  auto* command = app.add_subcommand("evaluate", "Measure a trained model on labelled pairs");
+  auto options = std::make_shared<EvaluateOptions>();
+  command->add_option("model", options->model, "Trained model file")->required();
+  command->add_option("--data", options->data, "Labelled question pairs")->required();
+  command->add_flag("--json", options->json, "Print the metrics as one JSON object");
+  command->add_option("--batch-size", options->batchSize, "Pairs per batch")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+  command->add_option("--threads", options->threads, "Threads")->check(CLI::Range(1, 256));
+  command->callback([=] { evaluate(*options); });
+}
+
+void addPredictCommand(CLI::App& app) {
+  auto* command = app.add_subcommand(
+      "predict", "Print the probability that two questions are duplicates");
+  auto options = std::make_shared<PredictOptions>();
+  command->add_option("model", options->model, "Trained model file")->required();
+  command->add_option("questions", options->questions, "Two questions");
+  command->add_option("--pairs", options->pairsFile,
+                      "File of pairs, question1<TAB>question2 a line: one probability a line");
+  command->add_option("--threads", options->threads, "Threads")->check(CLI::Range(1, 256));
+  command->callback([=] { predict(*options); });
+}
+
+}  // namespace dlc::tools
