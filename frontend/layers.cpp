@@ -1,10 +1,10 @@
 #include "frontend/layers.h"
 
-#include <array>
-#include <set>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <array>
+#include <set>
 
 #include "frontend/layers/layer_kinds.h"
 #include "support/error.h"
@@ -17,9 +17,11 @@ using schema::LayerKind;
 
 // One row per layer kind: adding a layer kind means adding it to the schema, writing its
 // check and lower functions in frontend/layers/, and adding its row here.
-#define DLC_LAYER(Kind, typeName, merges, minInputs, maxInputs) \
-  LayerRule { LayerKind::Kind, typeName, merges, minInputs, maxInputs, &layers::check##Kind, \
-              &layers::lower##Kind }
+#define DLC_LAYER(Kind, typeName, merges, minInputs, maxInputs)                    \
+  LayerRule {                                                                      \
+    LayerKind::Kind, typeName, merges, minInputs, maxInputs, &layers::check##Kind, \
+        &layers::lower##Kind                                                       \
+  }
 
 const std::array kLayerRules = {
     DLC_LAYER(Input, "InputLayer", false, 0, 0),
@@ -123,7 +125,8 @@ ModelAnalysis analyzeModel(const schema::ModelT& model, const std::string& sourc
       check.fail("the name is used by an earlier layer; layer names must be unique");
     int inputCount = static_cast<int>(layer.inputs.size());
     if (inputCount < rule.minInputs || (rule.maxInputs >= 0 && inputCount > rule.maxInputs))
-      check.fail(fmt::format("takes {} input{}, got {}", rule.minInputs == rule.maxInputs
+      check.fail(fmt::format("takes {} input{}, got {}",
+                             rule.minInputs == rule.maxInputs
                                  ? std::to_string(rule.minInputs)
                                  : fmt::format("at least {}", rule.minInputs),
                              rule.minInputs == 1 && rule.maxInputs == 1 ? "" : "s", inputCount));
@@ -135,7 +138,8 @@ ModelAnalysis analyzeModel(const schema::ModelT& model, const std::string& sourc
         bool later = std::any_of(model.layers.begin(), model.layers.end(),
                                  [&](const auto& other) { return other->name == reference.layer; });
         check.fail(later ? fmt::format("input '{}' comes later; layers must be listed in "
-                                       "topological order (no cycles)", reference.layer)
+                                       "topological order (no cycles)",
+                                       reference.layer)
                          : fmt::format("input '{}' is not a layer of this model", reference.layer));
       }
       const LayerAnalysis& producerLayer = analysis.layers[producer->second];

@@ -19,10 +19,10 @@ namespace dlc {
 
 enum class Initializer {
   Zeros,
-  GlorotUniform,     // Keras's default kernel initializer
-  Orthogonal,        // Keras's default recurrent kernel initializer
-  RandomUniform,     // U(-0.05, 0.05): Keras's default embeddings initializer
-  LstmBias,          // zeros, with the forget gate's quarter at 1 (unit_forget_bias)
+  GlorotUniform,  // Keras's default kernel initializer
+  Orthogonal,     // Keras's default recurrent kernel initializer
+  RandomUniform,  // U(-0.05, 0.05): Keras's default embeddings initializer
+  LstmBias,       // zeros, with the forget gate's quarter at 1 (unit_forget_bias)
 };
 
 struct WeightSpec {
@@ -41,7 +41,7 @@ struct LayerTensor {
 /// What the frontend knows of one layer once the model is validated.
 struct LayerAnalysis {
   const schema::LayerT* layer = nullptr;
-  std::string typeName;             // as Keras prints it: "Embedding", "InputLayer"
+  std::string typeName;              // as Keras prints it: "Embedding", "InputLayer"
   std::vector<LayerTensor> outputs;  // one per call
   std::vector<WeightSpec> weights;
   int64_t parameterCount = 0;
@@ -103,7 +103,7 @@ struct LayerRule {
   const char* typeName;
   bool mergesInputs;  // true: one call on all inputs; false: one call per input
   int minInputs;
-  int maxInputs;      // -1: no limit
+  int maxInputs;  // -1: no limit
   void (*check)(LayerCheck& check);
   ir::ValueId (*lower)(LayerLowering& lowering);
 };

@@ -60,11 +60,12 @@ schema::ModelT parseModel(std::span<const std::byte> contents, const std::string
   }
 
   if (contents.size() < 8 || !schema::ModelBufferHasIdentifier(bytes)) {
-    std::string found =
-        contents.size() < 8 ? "too short" : std::string(reinterpret_cast<const char*>(bytes) + 4, 4);
+    std::string found = contents.size() < 8
+                            ? "too short"
+                            : std::string(reinterpret_cast<const char*>(bytes) + 4, 4);
     bool printable = contents.size() >= 8 && std::all_of(found.begin(), found.end(), [](char c) {
-      return std::isprint(static_cast<unsigned char>(c));
-    });
+                       return std::isprint(static_cast<unsigned char>(c));
+                     });
     fail("{}: not a dlc model: expected the identifier \"{}\" at byte 4{}", source,
          schema::ModelIdentifier(), printable ? ", found \"" + found + "\"" : "");
   }

@@ -1,10 +1,10 @@
 #include "ir/attributes.h"
 
-#include <cassert>
-#include <cmath>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <cassert>
+#include <cmath>
 
 namespace dlc::ir {
 

@@ -1,10 +1,10 @@
 #include "ir/ops.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <numeric>
-
-#include <fmt/format.h>
 
 #include "support/error.h"
 
@@ -36,8 +36,8 @@ void expectFloat(const Type& type, const char* what) {
 
 int64_t normalizeAxis(int64_t axis, int64_t rank, const char* what) {
   int64_t normalized = axis < 0 ? axis + rank : axis;
-  if (normalized < 0 || normalized >= rank) fail("{}: axis {} is out of range for rank {}", what,
-                                                 axis, rank);
+  if (normalized < 0 || normalized >= rank)
+    fail("{}: axis {} is out of range for rank {}", what, axis, rank);
   return normalized;
 }
 
@@ -81,8 +81,7 @@ Type inferMatMul(const std::vector<Type>& operands, const Attributes& attributes
   int64_t k = transposeA ? a.shape[0] : a.shape[1];
   int64_t kOfB = transposeB ? b.shape[1] : b.shape[0];
   int64_t n = transposeB ? b.shape[0] : b.shape[1];
-  if (k != kOfB)
-    fail("matmul inner sizes differ: {} and {}", formatType(a), formatType(b));
+  if (k != kOfB) fail("matmul inner sizes differ: {} and {}", formatType(a), formatType(b));
   return {DType::Float32, {m, n}};
 }
 
@@ -115,8 +114,10 @@ Type inferReduceSum(const std::vector<Type>& operands, const Attributes& attribu
     reduced[normalizeAxis(axis, input.rank(), "reduce_sum")] = true;
   Shape shape;
   for (size_t i = 0; i < input.shape.size(); ++i) {
-    if (!reduced[i]) shape.push_back(input.shape[i]);
-    else if (keepDims) shape.push_back(1);
+    if (!reduced[i])
+      shape.push_back(input.shape[i]);
+    else if (keepDims)
+      shape.push_back(1);
   }
   return {input.dtype, shape};
 }
@@ -155,8 +156,7 @@ Type inferSlice(const std::vector<Type>& operands, const Attributes& attributes)
   int64_t start = attributes.getInt("start");
   int64_t end = attributes.getInt("end");
   if (start < 0 || end <= start || end > result.shape[axis])
-    fail("slice [{}, {}) is out of range for axis {} of {}", start, end, axis,
-         formatType(result));
+    fail("slice [{}, {}) is out of range for axis {} of {}", start, end, axis, formatType(result));
   result.shape[axis] = end - start;
   return result;
 }
@@ -245,14 +245,24 @@ const OpInfo& opInfo(OpKind kind) { return kOpTable[static_cast<size_t>(kind)]; 
 
 bool isElementwise(OpKind kind) {
   switch (kind) {
-    case OpKind::Add: case OpKind::Sub: case OpKind::Mul: case OpKind::Div: case OpKind::Neg:
-    case OpKind::Scale: case OpKind::Sigmoid: case OpKind::HardSigmoid: case OpKind::Tanh:
-    case OpKind::Relu: case OpKind::Exp: case OpKind::Log: case OpKind::Sqrt:
-    case OpKind::SigmoidGrad: case OpKind::HardSigmoidGrad: case OpKind::TanhGrad:
-    case OpKind::ReluGrad:
-      return true;
-    default:
-      return false;
+    case OpKind::Add:
+    case OpKind::Sub:
+    case OpKind::Mul:
+    case OpKind::Div:
+    case OpKind::Neg:
+    case OpKind::Scale:
+    case OpKind::Sigmoid:
+    case OpKind::HardSigmoid:
+    case OpKind::Tanh:
+    case OpKind::Relu:
+    case OpKind::Exp:
+    case OpKind::Log:
+    case OpKind::Sqrt:
+    case OpKind::SigmoidGrad:
+    case OpKind::HardSigmoidGrad:
+    case OpKind::TanhGrad:
+    case OpKind::ReluGrad: return true;
+    default: return false;
   }
 }
 

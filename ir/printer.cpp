@@ -1,8 +1,8 @@
 #include "ir/printer.h"
 
-#include <unordered_map>
-
 #include <fmt/format.h>
+
+#include <unordered_map>
 
 namespace dlc::ir {
 

@@ -13,7 +13,10 @@ class GradientContext {
  public:
   GradientContext(ir::Builder& builder, const ir::Op& op, ir::ValueId resultGradient,
                   std::function<bool(int)> needs, std::function<void(int, ir::ValueId)> add)
-      : builder(builder), op(op), dy(resultGradient), needs_(std::move(needs)),
+      : builder(builder),
+        op(op),
+        dy(resultGradient),
+        needs_(std::move(needs)),
         add_(std::move(add)) {}
 
   ir::Builder& builder;

@@ -52,8 +52,7 @@ bool addOptimizerUpdates(ir::Graph& graph, const PassOptions& options) {
                     {"nesterov", int64_t{optimizer.nesterov}}});
         break;
       }
-      default:
-        fail("optimizer: unknown optimizer kind {}", static_cast<int>(optimizer.kind));
+      default: fail("optimizer: unknown optimizer kind {}", static_cast<int>(optimizer.kind));
     }
   }
   builder.setOrigin("optimizer");
@@ -61,9 +60,8 @@ bool addOptimizerUpdates(ir::Graph& graph, const PassOptions& options) {
 
   if (!options.keepGradientOutputs) {
     auto& outputs = graph.mutableOutputs();
-    std::erase_if(outputs, [](const ir::GraphOutput& output) {
-      return output.name.rfind("grad/", 0) == 0;
-    });
+    std::erase_if(outputs,
+                  [](const ir::GraphOutput& output) { return output.name.rfind("grad/", 0) == 0; });
   }
   return true;
 }

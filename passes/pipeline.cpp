@@ -1,8 +1,8 @@
-#include <chrono>
-#include <ostream>
-
 #include <fmt/format.h>
 #include <fmt/ostream.h>
+
+#include <chrono>
+#include <ostream>
 
 #include "ir/printer.h"
 #include "ir/verifier.h"
@@ -32,7 +32,8 @@ void runPipeline(ir::Graph& graph, const PassOptions& options) {
   for (const Pass& pass : pipeline()) {
     if (pass.trainingOnly && !options.training) continue;
     if (options.disabled.count(pass.name)) {
-      if (options.verbose && options.log) fmt::print(*options.log, "pass {}: disabled\n", pass.name);
+      if (options.verbose && options.log)
+        fmt::print(*options.log, "pass {}: disabled\n", pass.name);
       continue;
     }
 

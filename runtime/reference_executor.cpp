@@ -1,7 +1,6 @@
 #include "runtime/reference_executor.h"
 
 #include <Eigen/Core>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -234,10 +233,14 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
       Eigen::Map<Matrix> c(out.data(), outShape[0], outShape[1]);
       bool transposeA = attributes.getInt("transpose_a", 0) != 0;
       bool transposeB = attributes.getInt("transpose_b", 0) != 0;
-      if (transposeA && transposeB) c.noalias() = a.transpose() * b.transpose();
-      else if (transposeA) c.noalias() = a.transpose() * b;
-      else if (transposeB) c.noalias() = a * b.transpose();
-      else c.noalias() = a * b;
+      if (transposeA && transposeB)
+        c.noalias() = a.transpose() * b.transpose();
+      else if (transposeA)
+        c.noalias() = a.transpose() * b;
+      else if (transposeB)
+        c.noalias() = a * b.transpose();
+      else
+        c.noalias() = a * b;
       break;
     }
 
@@ -251,10 +254,12 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
       unary([factor](Scalar x) { return x * factor; });
       break;
     }
-    case OpKind::Sigmoid: unary([](Scalar x) { return Scalar(1) / (Scalar(1) + std::exp(-x)); });
+    case OpKind::Sigmoid:
+      unary([](Scalar x) { return Scalar(1) / (Scalar(1) + std::exp(-x)); });
       break;
     case OpKind::HardSigmoid:
-      unary([](Scalar x) { return std::clamp(Scalar(0.2) * x + Scalar(0.5), Scalar(0), Scalar(1)); });
+      unary(
+          [](Scalar x) { return std::clamp(Scalar(0.2) * x + Scalar(0.5), Scalar(0), Scalar(1)); });
       break;
     case OpKind::Tanh: unary([](Scalar x) { return std::tanh(x); }); break;
     case OpKind::Relu: unary([](Scalar x) { return std::max(x, Scalar(0)); }); break;
@@ -271,7 +276,8 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
         return ramp > Scalar(0) && ramp < Scalar(1) ? Scalar(0.2) * dy : Scalar(0);
       });
       break;
-    case OpKind::TanhGrad: binary([](Scalar y, Scalar dy) { return dy * (Scalar(1) - y * y); });
+    case OpKind::TanhGrad:
+      binary([](Scalar y, Scalar dy) { return dy * (Scalar(1) - y * y); });
       break;
     case OpKind::ReluGrad:
       binary([](Scalar x, Scalar dy) { return x > Scalar(0) ? dy : Scalar(0); });
@@ -400,9 +406,7 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
       }
       return;
     }
-    case OpKind::Assign:
-      in(0) = in(1);
-      return;
+    case OpKind::Assign: in(0) = in(1); return;
   }
   buffers_[op.result].reals = std::move(out);
 }

@@ -1,7 +1,6 @@
 #include "runtime/safetensors.h"
 
 #include <cstring>
-
 #include <nlohmann/json.hpp>
 
 #include "support/error.h"
@@ -38,9 +37,12 @@ TensorMap parseSafetensors(std::span<const std::byte> contents, const std::strin
     try {
       std::string dtypeText = entry.at("dtype").get<std::string>();
       DType dtype;
-      if (dtypeText == "F32") dtype = DType::Float32;
-      else if (dtypeText == "I32") dtype = DType::Int32;
-      else fail("{}: tensor '{}' has dtype {}; dlc reads F32 and I32", source, name, dtypeText);
+      if (dtypeText == "F32")
+        dtype = DType::Float32;
+      else if (dtypeText == "I32")
+        dtype = DType::Int32;
+      else
+        fail("{}: tensor '{}' has dtype {}; dlc reads F32 and I32", source, name, dtypeText);
 
       Shape shape = entry.at("shape").get<Shape>();
       for (int64_t size : shape)

@@ -13,7 +13,8 @@ Session::Session(const schema::ModelT& model, const ModelAnalysis& analysis,
   passes::PassOptions passOptions = options.passes;
   passOptions.training = options.training;
   passOptions.keepGradientOutputs = options.keepGradients;
-  if (model.training && model.training->optimizer) passOptions.optimizer = *model.training->optimizer;
+  if (model.training && model.training->optimizer)
+    passOptions.optimizer = *model.training->optimizer;
   if (options.training && !options.withOptimizer) passOptions.disabled.insert("optimizer");
   passes::runPipeline(graph_, passOptions);
   executor_ = std::make_unique<ReferenceExecutor<float>>(graph_);

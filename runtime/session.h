@@ -27,7 +27,8 @@ struct SessionOptions {
 
 class Session {
  public:
-  Session(const schema::ModelT& model, const ModelAnalysis& analysis, const SessionOptions& options);
+  Session(const schema::ModelT& model, const ModelAnalysis& analysis,
+          const SessionOptions& options);
 
   const ir::Graph& graph() const { return graph_; }
   int64_t batchSize() const { return options_.batchSize; }

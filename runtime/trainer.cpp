@@ -1,18 +1,16 @@
 #include "runtime/trainer.h"
 
+#include <fmt/format.h>
+#include <fmt/ostream.h>
 #include <unistd.h>
 
 #include <Eigen/Core>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <numeric>
 #include <ostream>
 #include <random>
-
-#include <fmt/format.h>
-#include <fmt/ostream.h>
 
 #include "frontend/lowering.h"
 #include "frontend/model_io.h"
@@ -164,8 +162,10 @@ std::vector<EpochResult> trainModel(schema::ModelT& model, const ModelAnalysis& 
 
       float loss = outputs.at(kLossOutput).data<float>()[0];
       if (!std::isfinite(loss))
-        fail("training diverged in epoch {} at step {}: the loss is {}; the last checkpoint is "
-             "kept (try a lower --learning-rate)", epoch + 1, step + 1, loss);
+        fail(
+            "training diverged in epoch {} at step {}: the loss is {}; the last checkpoint is "
+            "kept (try a lower --learning-rate)",
+            epoch + 1, step + 1, loss);
       lossSum += loss;
       auto predictions = outputs.at(predictionsOutput).data<float>();
       auto labels = batch.at(kLabelsInput).data<float>();
@@ -208,8 +208,7 @@ std::vector<EpochResult> trainModel(schema::ModelT& model, const ModelAnalysis& 
 }
 
 std::vector<float> predictProbabilities(const schema::ModelT& model, const ModelAnalysis& analysis,
-                                        const EncodedPairs& pairs, int64_t batchSize,
-                                        int threads) {
+                                        const EncodedPairs& pairs, int64_t batchSize, int threads) {
   setThreadCount(threads);
   SessionOptions options;
   options.batchSize = std::max<int64_t>(1, std::min(batchSize, pairs.count));

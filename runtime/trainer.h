@@ -17,7 +17,7 @@ namespace dlc {
 struct TrainOptions {
   int epochs = 1;
   int64_t batchSize = 64;
-  double validationSplit = 0.1;  // the last fraction of the rows, before shuffling, as Keras
+  double validationSplit = 0.1;        // the last fraction of the rows, before shuffling, as Keras
   std::optional<double> learningRate;  // overrides the model's optimizer setting
   uint64_t seed = 0;
   int64_t maxSteps = 0;  // stop after this many batches in this run; 0: no limit

@@ -1,7 +1,6 @@
 #include "runtime/weights.h"
 
 #include <Eigen/Dense>
-
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -62,20 +61,15 @@ Tensor initialize(const WeightSpec& spec, uint64_t seed) {
   Tensor tensor(DType::Float32, spec.shape);
   std::mt19937_64 generator = generatorFor(seed, spec.name);
   switch (spec.initializer) {
-    case Initializer::Zeros:
-      break;
+    case Initializer::Zeros: break;
     case Initializer::GlorotUniform: {
       double fanIn = spec.shape.size() >= 2 ? double(spec.shape[spec.shape.size() - 2]) : 1.0;
       double fanOut = double(spec.shape.back());
       fillUniform(tensor, std::sqrt(6.0 / (fanIn + fanOut)), generator);
       break;
     }
-    case Initializer::Orthogonal:
-      fillOrthogonal(tensor, generator);
-      break;
-    case Initializer::RandomUniform:
-      fillUniform(tensor, 0.05, generator);
-      break;
+    case Initializer::Orthogonal: fillOrthogonal(tensor, generator); break;
+    case Initializer::RandomUniform: fillUniform(tensor, 0.05, generator); break;
     case Initializer::LstmBias: {
       auto data = tensor.data<float>();
       int64_t units = tensor.numElements() / 4;

@@ -1,11 +1,11 @@
 #include "support/tensor.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <cassert>
 #include <cstring>
 #include <numeric>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 namespace dlc {
 

@@ -1,7 +1,7 @@
 // `dlc`: the command line of the dlc compiler and runtime.
-#include <cstdio>
-
 #include <fmt/format.h>
+
+#include <cstdio>
 
 #include "support/error.h"
 #include "tools/commands.h"

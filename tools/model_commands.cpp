@@ -1,7 +1,7 @@
 // dlc summary, dlc compile, dlc convert.
-#include <iostream>
-
 #include <fmt/format.h>
+
+#include <iostream>
 
 #include "frontend/lowering.h"
 #include "frontend/summary.h"
@@ -20,7 +20,8 @@ LoadedModel loadAnalyzedModel(const std::string& path) {
 }
 
 void addSummaryCommand(CLI::App& app) {
-  auto* command = app.add_subcommand("summary", "Print the Keras-style table of layers and weights");
+  auto* command =
+      app.add_subcommand("summary", "Print the Keras-style table of layers and weights");
   auto path = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   command->add_option("model", *path, "Model file (binary or JSON form)")->required();
@@ -90,8 +91,9 @@ void addConvertCommand(CLI::App& app) {
   auto input = std::make_shared<std::string>();
   auto output = std::make_shared<std::string>();
   command->add_option("model", *input, "Model file to read (either form)")->required();
-  command->add_option("-o,--output", *output,
-                      "File to write: JSON if it ends in .json, else binary")->required();
+  command
+      ->add_option("-o,--output", *output, "File to write: JSON if it ends in .json, else binary")
+      ->required();
   command->callback([=] {
     schema::ModelT model = loadModel(*input);
     analyzeModel(model, *input);

@@ -1,8 +1,8 @@
 // dlc train, dlc evaluate, dlc predict.
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <iostream>
-
-#include <fmt/format.h>
 
 #include "frontend/summary.h"
 #include "runtime/metrics.h"
@@ -20,9 +20,10 @@ std::vector<QuestionPair> readPairs(const std::string& path) {
   QuoraDataset data = readQuoraPairs(path);
   int64_t skipped = data.skippedEmptyQuestion + data.skippedBadLabel;
   if (skipped > 0)
-    fmt::print(stderr, "dlc: warning: {}: skipped {} rows ({} with an empty question, {} with a "
-               "label other than 0 or 1)\n", path, skipped, data.skippedEmptyQuestion,
-               data.skippedBadLabel);
+    fmt::print(stderr,
+               "dlc: warning: {}: skipped {} rows ({} with an empty question, {} with a "
+               "label other than 0 or 1)\n",
+               path, skipped, data.skippedEmptyQuestion, data.skippedBadLabel);
   if (data.pairs.empty()) fail("{}: has no usable question pairs", path);
   return std::move(data.pairs);
 }
@@ -75,21 +76,26 @@ void evaluate(const EvaluateOptions& options) {
   BinaryMetrics metrics = binaryMetrics(probabilities, encoded.labels);
 
   if (options.json) {
-    nlohmann::json report = {
-        {"pairs", encoded.count},   {"loss", metrics.loss},     {"accuracy", metrics.accuracy},
-        {"precision", metrics.precision}, {"recall", metrics.recall}, {"f1", metrics.f1},
-        {"auc", metrics.auc},
-        {"confusion_matrix", {{"true_negatives", metrics.trueNegatives},
-                              {"false_positives", metrics.falsePositives},
-                              {"false_negatives", metrics.falseNegatives},
-                              {"true_positives", metrics.truePositives}}}};
+    nlohmann::json report = {{"pairs", encoded.count},
+                             {"loss", metrics.loss},
+                             {"accuracy", metrics.accuracy},
+                             {"precision", metrics.precision},
+                             {"recall", metrics.recall},
+                             {"f1", metrics.f1},
+                             {"auc", metrics.auc},
+                             {"confusion_matrix",
+                              {{"true_negatives", metrics.trueNegatives},
+                               {"false_positives", metrics.falsePositives},
+                               {"false_negatives", metrics.falseNegatives},
+                               {"true_positives", metrics.truePositives}}}};
     fmt::print("{}\n", report.dump());
     return;
   }
   fmt::print("Evaluated {} pairs from {}\n", encoded.count, options.data);
-  fmt::print("loss: {:.4f}  accuracy: {:.4f}  precision: {:.4f}  recall: {:.4f}  f1: {:.4f}  "
-             "auc: {:.4f}\n", metrics.loss, metrics.accuracy, metrics.precision, metrics.recall,
-             metrics.f1, metrics.auc);
+  fmt::print(
+      "loss: {:.4f}  accuracy: {:.4f}  precision: {:.4f}  recall: {:.4f}  f1: {:.4f}  "
+      "auc: {:.4f}\n",
+      metrics.loss, metrics.accuracy, metrics.precision, metrics.recall, metrics.f1, metrics.auc);
   fmt::print("confusion matrix (rows: actual, columns: predicted)\n");
   fmt::print("                 not duplicate  duplicate\n");
   fmt::print("  not duplicate  {:>13}  {:>9}\n", metrics.trueNegatives, metrics.falsePositives);
@@ -129,18 +135,21 @@ void addTrainCommand(CLI::App& app) {
   auto options = std::make_shared<TrainCommandOptions>();
   TrainOptions& train = options->train;
   command->add_option("model", options->model, "Model file to start from")->required();
-  command->add_option("--data", options->data,
-                      "Question pairs: TSV as shipped, Quora's TSV or Kaggle's CSV, maybe .gz")
+  command
+      ->add_option("--data", options->data,
+                   "Question pairs: TSV as shipped, Quora's TSV or Kaggle's CSV, maybe .gz")
       ->required();
   command->add_option("--out", options->output, "Trained model file to write")->required();
   command->add_option("--epochs", train.epochs, "Epochs to train")->check(CLI::Range(1, 100000));
   command->add_option("--batch-size", train.batchSize, "Pairs per batch")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
-  command->add_option("--validation-split", train.validationSplit,
-                      "Fraction of the last rows held out for validation")
+  command
+      ->add_option("--validation-split", train.validationSplit,
+                   "Fraction of the last rows held out for validation")
       ->check(CLI::Range(0.0, 0.99));
-  command->add_option("--learning-rate", options->learningRate,
-                      "Learning rate (default: the model's optimizer setting)")
+  command
+      ->add_option("--learning-rate", options->learningRate,
+                   "Learning rate (default: the model's optimizer setting)")
       ->check(CLI::PositiveNumber);
   command->add_option("--seed", train.seed, "Seed of the initial weights and of the shuffling");
   command->add_option("--steps", train.maxSteps, "Stop after this many batches")
@@ -166,8 +175,8 @@ void addEvaluateCommand(CLI::App& app) {
 }
 
 void addPredictCommand(CLI::App& app) {
-  auto* command = app.add_subcommand(
-      "predict", "Print the probability that two questions are duplicates");
+  auto* command =
+      app.add_subcommand("predict", "Print the probability that two questions are duplicates");
   auto options = std::make_shared<PredictOptions>();
   command->add_option("model", options->model, "Trained model file")->required();
   command->add_option("questions", options->questions, "Two questions");

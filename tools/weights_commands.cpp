@@ -94,8 +94,8 @@ void run(const RunOptions& options) {
   for (const std::string& name : loaded.model.inputs) feeds[name] = inputs.at(name);
   if (training) {
     auto found = inputs.find(options.labels);
-    if (found == inputs.end()) fail("{}: has no tensor '{}' (--labels)", options.inputs,
-                                    options.labels);
+    if (found == inputs.end())
+      fail("{}: has no tensor '{}' (--labels)", options.inputs, options.labels);
     Tensor labels = found->second;
     const ir::Type& expected = session.graph().type(session.graph().findNamed(kLabelsInput));
     if (labels.dtype() != DType::Float32 || labels.numElements() != expected.numElements())
@@ -128,18 +128,20 @@ void addRunCommand(CLI::App& app) {
   auto* command = app.add_subcommand("run", "Evaluate a model on tensors from a safetensors file");
   auto options = std::make_shared<RunOptions>();
   command->add_option("model", options->model, "Model file")->required();
-  command->add_option("--inputs", options->inputs,
-                      "safetensors file with a tensor per model input")->required();
+  command->add_option("--inputs", options->inputs, "safetensors file with a tensor per model input")
+      ->required();
   command->add_option("-o,--output", options->output, "safetensors file to write")->required();
   command->add_option("--labels", options->labels,
                       "Tensor of the inputs file holding the labels: also write the loss");
   command->add_flag("--gradients", options->gradients, "Also write grad/<layer>/<weight>");
-  command->add_option("--train-steps", options->trainSteps,
-                      "Run this many optimizer steps on the batch; write the weights and losses")
+  command
+      ->add_option("--train-steps", options->trainSteps,
+                   "Run this many optimizer steps on the batch; write the weights and losses")
       ->check(CLI::Range(0, 1000000));
   command->add_option("--executor", options->executor, "reference")
       ->check(CLI::IsMember({"reference"}));
-  command->add_option("--seed", options->seed, "Seed of the initializers, if the model has no weights");
+  command->add_option("--seed", options->seed,
+                      "Seed of the initializers, if the model has no weights");
   command->callback([=] { run(*options); });
 }
 

@@ -30,7 +30,7 @@ void checkActivation(LayerCheck& check) {
 
 ir::ValueId lowerActivation(LayerLowering& lowering) {
   return dlc::lowerActivation(lowering.builder, lowering.layer.activation->activation,
-                         lowering.inputs[0]);
+                              lowering.inputs[0]);
 }
 
 void checkDropout(LayerCheck& check) {
@@ -65,8 +65,7 @@ ir::ValueId lowerActivation(ir::Builder& builder, schema::ActivationKind activat
   switch (activation) {
     case schema::ActivationKind::Linear: return input;
     case schema::ActivationKind::Sigmoid: return builder.unary(ir::OpKind::Sigmoid, input);
-    case schema::ActivationKind::HardSigmoid:
-      return builder.unary(ir::OpKind::HardSigmoid, input);
+    case schema::ActivationKind::HardSigmoid: return builder.unary(ir::OpKind::HardSigmoid, input);
     case schema::ActivationKind::Tanh: return builder.unary(ir::OpKind::Tanh, input);
     case schema::ActivationKind::Relu: return builder.unary(ir::OpKind::Relu, input);
   }

@@ -11,7 +11,8 @@ void checkEmbedding(LayerCheck& check) {
   if (ids.dtype != DType::Int32) check.fail("expects integer token ids (i32 input)");
 
   check.weights.push_back({check.layer.name + "/embeddings",
-                           {options.input_dim, options.output_dim}, Initializer::RandomUniform});
+                           {options.input_dim, options.output_dim},
+                           Initializer::RandomUniform});
   check.output.shape = ids.shape;
   check.output.shape.push_back(options.output_dim);
 }

@@ -6,7 +6,7 @@
 
 namespace dlc::layers {
 
-#define DLC_LAYER_FUNCTIONS(Kind)        \
+#define DLC_LAYER_FUNCTIONS(Kind)      \
   void check##Kind(LayerCheck& check); \
   ir::ValueId lower##Kind(LayerLowering& lowering);
 

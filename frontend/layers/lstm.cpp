@@ -25,11 +25,13 @@ void checkLSTM(LayerCheck& check) {
   check.weights.push_back(
       {name + "/recurrent_kernel", {units, 4 * units}, Initializer::Orthogonal});
   if (options.use_bias) {
-    check.weights.push_back({name + "/bias", {4 * units},
-                             options.unit_forget_bias ? Initializer::LstmBias : Initializer::Zeros});
+    check.weights.push_back(
+        {name + "/bias",
+         {4 * units},
+         options.unit_forget_bias ? Initializer::LstmBias : Initializer::Zeros});
   }
-  check.output.shape = options.return_sequences ? Shape{-1, input.shape[1], units}
-                                                : Shape{-1, units};
+  check.output.shape =
+      options.return_sequences ? Shape{-1, input.shape[1], units} : Shape{-1, units};
 }
 
 ir::ValueId lowerLSTM(LayerLowering& lowering) {

@@ -10,8 +10,7 @@ void checkSameShapes(LayerCheck& check) {
   for (const LayerTensor& input : check.inputs)
     if (input.shape != check.inputs[0].shape)
       check.fail("expects inputs of the same shape, got " +
-                 formatLayerShape(check.inputs[0].shape) + " and " +
-                 formatLayerShape(input.shape));
+                 formatLayerShape(check.inputs[0].shape) + " and " + formatLayerShape(input.shape));
   check.output = check.inputs[0];
 }
 
@@ -36,12 +35,8 @@ void checkAdd(LayerCheck& check) { checkSameShapes(check); }
 void checkSubtract(LayerCheck& check) { checkSameShapes(check); }
 void checkMultiply(LayerCheck& check) { checkSameShapes(check); }
 ir::ValueId lowerAdd(LayerLowering& lowering) { return lowerFold(lowering, ir::OpKind::Add); }
-ir::ValueId lowerSubtract(LayerLowering& lowering) {
-  return lowerFold(lowering, ir::OpKind::Sub);
-}
-ir::ValueId lowerMultiply(LayerLowering& lowering) {
-  return lowerFold(lowering, ir::OpKind::Mul);
-}
+ir::ValueId lowerSubtract(LayerLowering& lowering) { return lowerFold(lowering, ir::OpKind::Sub); }
+ir::ValueId lowerMultiply(LayerLowering& lowering) { return lowerFold(lowering, ir::OpKind::Mul); }
 
 // Dot of two vectors per sample: (batch, n) · (batch, n) -> (batch, 1).
 // Not supported yet: inputs of rank 3 (a batched matrix product).
@@ -89,8 +84,7 @@ void checkConcatenate(LayerCheck& check) {
     expected[normalized] = input.shape.size() == rank ? input.shape[normalized] : -2;
     if (input.shape != expected)
       check.fail("inputs must agree except on axis " + std::to_string(axis) + ", got " +
-                 formatLayerShape(check.inputs[0].shape) + " and " +
-                 formatLayerShape(input.shape));
+                 formatLayerShape(check.inputs[0].shape) + " and " + formatLayerShape(input.shape));
     check.output.shape[normalized] += input.shape[normalized];
   }
 }
