@@ -1,6 +1,7 @@
 #include "runtime/session.h"
 
 #include "frontend/lowering.h"
+#include "runtime/jit_executor.h"
 #include "runtime/reference_executor.h"
 #include "support/error.h"
 
@@ -17,7 +18,10 @@ Session::Session(const schema::ModelT& model, const ModelAnalysis& analysis,
     passOptions.optimizer = *model.training->optimizer;
   if (options.training && !options.withOptimizer) passOptions.disabled.insert("optimizer");
   passes::runPipeline(graph_, passOptions);
-  executor_ = std::make_unique<ReferenceExecutor<float>>(graph_);
+  if (options.executor == ExecutorKind::Jit)
+    executor_ = std::make_unique<JitExecutor>(graph_);
+  else
+    executor_ = std::make_unique<ReferenceExecutor<float>>(graph_);
 }
 
 void Session::setWeights(const TensorMap& weights) {

@@ -11,7 +11,8 @@
 
 namespace dlc {
 
-enum class ExecutorKind { Reference };
+/// The JIT compiles the graph to native code; the reference executor interprets it (the oracle).
+enum class ExecutorKind { Jit, Reference };
 
 struct SessionOptions {
   int64_t batchSize = 64;
@@ -21,7 +22,7 @@ struct SessionOptions {
   bool keepGradients = false;
   /// With training but no optimizer: the loss and gradients only, weights untouched.
   bool withOptimizer = true;
-  ExecutorKind executor = ExecutorKind::Reference;
+  ExecutorKind executor = ExecutorKind::Jit;
   passes::PassOptions passes;  // training, optimizer and keepGradientOutputs are set from above
 };
 

@@ -52,7 +52,7 @@ void addWeightsCommand(CLI::App& app) {
 namespace {
 
 struct RunOptions {
-  std::string model, inputs, output, labels, executor = "reference";
+  std::string model, inputs, output, labels, executor = "jit";
   bool gradients = false;
   int trainSteps = 0;
   uint64_t seed = 0;
@@ -87,6 +87,7 @@ void run(const RunOptions& options) {
   sessionOptions.training = training;
   sessionOptions.keepGradients = options.gradients;
   sessionOptions.withOptimizer = options.trainSteps > 0;
+  sessionOptions.executor = options.executor == "jit" ? ExecutorKind::Jit : ExecutorKind::Reference;
   Session session(loaded.model, loaded.analysis, sessionOptions);
   session.setWeights(modelWeights(loaded.model, loaded.analysis, options.seed));
 
@@ -138,8 +139,10 @@ void addRunCommand(CLI::App& app) {
       ->add_option("--train-steps", options->trainSteps,
                    "Run this many optimizer steps on the batch; write the weights and losses")
       ->check(CLI::Range(0, 1000000));
-  command->add_option("--executor", options->executor, "reference")
-      ->check(CLI::IsMember({"reference"}));
+  command
+      ->add_option("--executor", options->executor,
+                   "jit (native code, the default) or reference (the interpreter)")
+      ->check(CLI::IsMember({"jit", "reference"}));
   command->add_option("--seed", options->seed,
                       "Seed of the initializers, if the model has no weights");
   command->callback([=] { run(*options); });

@@ -1,0 +1,210 @@
+#include "codegen/jit.h"
+
+#include <cblas.h>
+#include <fmt/format.h>
+#include <llvm/Analysis/CGSCCPassManager.h>
+#include <llvm/Analysis/LoopAnalysisManager.h>
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/IR/LegacyPassManager.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/MC/TargetRegistry.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/Target/TargetMachine.h>
+#include <llvm/TargetParser/Host.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+
+#include "codegen/kernel_emitter.h"
+#include "support/error.h"
+
+namespace dlc::codegen {
+
+namespace {
+
+using EntryFunction = void (*)(std::byte* arena, void* const* externals);
+
+void initializeLlvm() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+}
+
+template <typename T>
+T orFail(llvm::Expected<T> value, const char* what) {
+  if (!value) fail("codegen: {}: {}", what, llvm::toString(value.takeError()));
+  return std::move(*value);
+}
+
+void orFail(llvm::Error error, const char* what) {
+  if (error) fail("codegen: {}: {}", what, llvm::toString(std::move(error)));
+}
+
+/// The entry: one call per op, with pointers into the arena or to the externals.
+void emitEntry(llvm::Module& module, const ir::Graph& graph, const MemoryPlan& plan,
+               const std::vector<int32_t>& externalIndex) {
+  llvm::LLVMContext& context = module.getContext();
+  auto* ptr = llvm::PointerType::get(context, 0);
+  auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(context), {ptr, ptr}, false);
+  auto* entry = llvm::Function::Create(type, llvm::Function::ExternalLinkage, "dlc_graph", module);
+  llvm::IRBuilder<> builder(llvm::BasicBlock::Create(context, "entry", entry));
+  llvm::Value* arena = entry->getArg(0);
+  llvm::Value* externals = entry->getArg(1);
+
+  auto pointerTo = [&](ir::ValueId value) -> llvm::Value* {
+    if (plan.offsets[value] >= 0)
+      return builder.CreateInBoundsGEP(builder.getInt8Ty(), arena,
+                                       builder.getInt64(plan.offsets[value]));
+    llvm::Value* slot =
+        builder.CreateInBoundsGEP(ptr, externals, builder.getInt64(externalIndex[value]));
+    return builder.CreateLoad(ptr, slot);
+  };
+
+  KernelEmitter kernels(module, graph);
+  for (const ir::Op& op : graph.ops()) {
+    std::vector<llvm::Value*> arguments;
+    for (ir::ValueId operand : op.operands) arguments.push_back(pointerTo(operand));
+    if (op.result != ir::kNoValue) arguments.push_back(pointerTo(op.result));
+    builder.CreateCall(kernels.kernelFor(op), arguments);
+  }
+  builder.CreateRetVoid();
+}
+
+void optimize(llvm::Module& module, llvm::TargetMachine& machine) {
+  llvm::LoopAnalysisManager loops;
+  llvm::FunctionAnalysisManager functions;
+  llvm::CGSCCAnalysisManager sccs;
+  llvm::ModuleAnalysisManager modules;
+  llvm::PassBuilder passes(&machine);
+  passes.registerModuleAnalyses(modules);
+  passes.registerCGSCCAnalyses(sccs);
+  passes.registerFunctionAnalyses(functions);
+  passes.registerLoopAnalyses(loops);
+  passes.crossRegisterProxies(loops, functions, sccs, modules);
+  passes.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(module, modules);
+}
+
+std::string assemblyOf(llvm::Module& module, llvm::TargetMachine& machine) {
+  llvm::SmallString<0> text;
+  llvm::raw_svector_ostream stream(text);
+  llvm::legacy::PassManager passes;
+  if (machine.addPassesToEmitFile(passes, stream, nullptr, llvm::CodeGenFileType::AssemblyFile))
+    fail("codegen: this target cannot print assembly");
+  passes.run(module);
+  return std::string(text.str());
+}
+
+/// Helpers the generated code calls, defined explicitly so that no lookup depends on what
+/// the process happens to export.
+llvm::orc::SymbolMap runtimeSymbols(llvm::orc::LLJIT& jit) {
+  llvm::orc::SymbolMap symbols;
+  auto add = [&](const char* name, auto* address) {
+    symbols[jit.mangleAndIntern(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+                                          llvm::JITSymbolFlags::Exported};
+  };
+  add("cblas_sgemm", &cblas_sgemm);
+  add("logf", static_cast<float (*)(float)>(&::logf));
+  add("expf", static_cast<float (*)(float)>(&::expf));
+  add("powf", static_cast<float (*)(float, float)>(&::powf));
+  add("sqrtf", static_cast<float (*)(float)>(&::sqrtf));
+  add("memset", &::memset);
+  add("memcpy", &::memcpy);
+  return symbols;
+}
+
+}  // namespace
+
+struct CompiledGraph::Impl {
+  MemoryPlan plan;
+  std::vector<ir::ValueId> externals;
+  std::unique_ptr<llvm::orc::LLJIT> jit;
+  EntryFunction entry = nullptr;
+  std::string llvmIr, assembly;
+  double compileSeconds = 0;
+};
+
+CompiledGraph::CompiledGraph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CompiledGraph::~CompiledGraph() = default;
+
+std::unique_ptr<CompiledGraph> CompiledGraph::compile(const ir::Graph& graph,
+                                                      const JitOptions& options) {
+  auto start = std::chrono::steady_clock::now();
+  initializeLlvm();
+  auto impl = std::make_unique<Impl>();
+  impl->plan = planMemory(graph, options.reuseMemory);
+  verifyMemoryPlan(graph, impl->plan);
+
+  std::vector<int32_t> externalIndex(graph.valueCount(), -1);
+  for (ir::ValueId id = 0; id < graph.valueCount(); ++id) {
+    if (graph.value(id).kind == ir::ValueKind::Result) continue;
+    externalIndex[id] = static_cast<int32_t>(impl->externals.size());
+    impl->externals.push_back(id);
+  }
+
+  // The target machine comes from the host, so the vectorizers see the real CPU.
+  auto machineBuilder = orFail(llvm::orc::JITTargetMachineBuilder::detectHost(), "host CPU");
+  machineBuilder.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  auto machine = orFail(machineBuilder.createTargetMachine(), "target machine");
+
+  auto context = std::make_unique<llvm::LLVMContext>();
+  auto module = std::make_unique<llvm::Module>(graph.name(), *context);
+  module->setDataLayout(machine->createDataLayout());
+  module->setTargetTriple(machine->getTargetTriple().str());
+  emitEntry(*module, graph, impl->plan, externalIndex);
+  std::string problems;
+  llvm::raw_string_ostream problemStream(problems);
+  if (llvm::verifyModule(*module, &problemStream))
+    fail("codegen: the generated LLVM IR is invalid: {}", problems);
+
+  // Set on every function, so that the optimizer and the code generator target the host.
+  for (llvm::Function& function : *module) {
+    if (function.isDeclaration()) continue;
+    function.addFnAttr("target-cpu", machine->getTargetCPU());
+    function.addFnAttr("target-features", machine->getTargetFeatureString());
+  }
+  optimize(*module, *machine);
+  if (options.keepText) {
+    llvm::raw_string_ostream stream(impl->llvmIr);
+    module->print(stream, nullptr);
+    impl->assembly = assemblyOf(*module, *machine);
+  }
+
+  impl->jit = orFail(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(machineBuilder).create(),
+                     "creating the JIT");
+  orFail(
+      impl->jit->getMainJITDylib().define(llvm::orc::absoluteSymbols(runtimeSymbols(*impl->jit))),
+      "defining runtime symbols");
+  orFail(impl->jit->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context))),
+         "adding the module");
+  auto address = orFail(impl->jit->lookup("dlc_graph"), "looking up the entry");
+  impl->entry = address.toPtr<EntryFunction>();
+  impl->compileSeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return std::unique_ptr<CompiledGraph>(new CompiledGraph(std::move(impl)));
+}
+
+const MemoryPlan& CompiledGraph::memoryPlan() const { return impl_->plan; }
+const std::vector<ir::ValueId>& CompiledGraph::externalValues() const { return impl_->externals; }
+void CompiledGraph::run(std::byte* arena, void* const* externals) const {
+  impl_->entry(arena, externals);
+}
+const std::string& CompiledGraph::llvmIr() const { return impl_->llvmIr; }
+const std::string& CompiledGraph::assembly() const { return impl_->assembly; }
+double CompiledGraph::compileSeconds() const { return impl_->compileSeconds; }
+
+std::string hostCpuDescription() {
+  std::string features;
+  for (const auto& feature : llvm::sys::getHostCPUFeatures())
+    if (feature.second) features += (features.empty() ? "+" : ",+") + feature.first().str();
+  return fmt::format("{} {}", llvm::sys::getHostCPUName().str(), features);
+}
+
+}  // namespace dlc::codegen

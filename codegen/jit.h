@@ -1,0 +1,51 @@
+// Native code for IR graphs: every op becomes an LLVM IR kernel (loops over its static shapes,
+// vectorized for the host CPU), an entry function calls them in order on buffers placed by the
+// memory plan, and LLVM's ORC JIT compiles it. Only this folder includes LLVM headers.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "codegen/memory_plan.h"
+#include "ir/graph.h"
+
+namespace dlc::codegen {
+
+struct JitOptions {
+  /// Reuse arena bytes between buffers whose lifetimes do not overlap.
+  bool reuseMemory = true;
+  /// Keep the optimized LLVM IR and the assembly as text (for --emit).
+  bool keepText = false;
+};
+
+class CompiledGraph {
+ public:
+  /// Compiles `graph` for this machine's CPU; throws dlc::Error if LLVM fails.
+  static std::unique_ptr<CompiledGraph> compile(const ir::Graph& graph, const JitOptions& options);
+  ~CompiledGraph();
+
+  const MemoryPlan& memoryPlan() const;
+  /// The inputs, weights and state that `run` takes pointers to, in order.
+  const std::vector<ir::ValueId>& externalValues() const;
+
+  /// Runs the graph once. `arena` holds memoryPlan().arenaBytes bytes, 64-byte aligned;
+  /// `externals[k]` points to the data of externalValues()[k].
+  void run(std::byte* arena, void* const* externals) const;
+
+  /// The optimized LLVM IR and the host assembly (with JitOptions::keepText).
+  const std::string& llvmIr() const;
+  const std::string& assembly() const;
+  double compileSeconds() const;
+
+ private:
+  struct Impl;
+  explicit CompiledGraph(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// The host CPU as LLVM names it, with its features ("znver4 +avx2,+avx512f,...").
+std::string hostCpuDescription();
+
+}  // namespace dlc::codegen

@@ -1,0 +1,454 @@
+#include "codegen/kernel_emitter.h"
+
+#include <fmt/format.h>
+#include <llvm/IR/Intrinsics.h>
+
+#include "support/error.h"
+
+namespace dlc::codegen {
+
+namespace {
+
+using ir::OpKind;
+using llvm::Value;
+
+Shape stridesOf(const Shape& shape) {
+  Shape strides(shape.size(), 1);
+  for (size_t axis = shape.size(); axis-- > 1;) strides[axis - 1] = strides[axis] * shape[axis];
+  return strides;
+}
+
+/// Strides of an operand of `shape` read along a broadcast result of `resultShape`.
+Shape broadcastStrides(const Shape& shape, const Shape& resultShape) {
+  Shape own = stridesOf(shape);
+  Shape strides(resultShape.size(), 0);
+  size_t offset = resultShape.size() - shape.size();
+  for (size_t axis = 0; axis < shape.size(); ++axis)
+    strides[axis + offset] = shape[axis] == 1 ? 0 : own[axis];
+  return strides;
+}
+
+int64_t normalizedAxis(int64_t axis, size_t rank) {
+  return axis < 0 ? axis + static_cast<int64_t>(rank) : axis;
+}
+
+/// IR-building helpers for one kernel.
+class Emitter {
+ public:
+  Emitter(llvm::Function* function)
+      : builder_(llvm::BasicBlock::Create(function->getContext(), "entry", function)),
+        module_(*function->getParent()),
+        f32_(builder_.getFloatTy()),
+        i32_(builder_.getInt32Ty()),
+        i64_(builder_.getInt64Ty()) {
+    // Contraction into FMAs and approximate functions only: NaNs and infinities keep their
+    // meaning, so a diverging training run is still seen.
+    llvm::FastMathFlags flags;
+    flags.setAllowContract(true);
+    flags.setApproxFunc(true);
+    builder_.setFastMathFlags(flags);
+  }
+
+  llvm::IRBuilder<>& b() { return builder_; }
+  llvm::Type* f32() { return f32_; }
+
+  Value* constant(double value) { return llvm::ConstantFP::get(f32_, value); }
+  Value* index(int64_t value) { return builder_.getInt64(value); }
+
+  Value* load(Value* base, Value* offset) {
+    return builder_.CreateLoad(f32_, builder_.CreateInBoundsGEP(f32_, base, offset));
+  }
+  Value* loadId(Value* base, Value* offset) {
+    Value* id = builder_.CreateLoad(i32_, builder_.CreateInBoundsGEP(i32_, base, offset));
+    return builder_.CreateSExt(id, i64_);
+  }
+  void store(Value* value, Value* base, Value* offset) {
+    builder_.CreateStore(value, builder_.CreateInBoundsGEP(f32_, base, offset));
+  }
+
+  /// for (i = 0; i < count; ++i) body(i); nothing when count is 0.
+  void loop(int64_t count, const std::function<void(Value*)>& body) {
+    if (count <= 0) return;
+    llvm::Function* function = builder_.GetInsertBlock()->getParent();
+    llvm::BasicBlock* before = builder_.GetInsertBlock();
+    llvm::BasicBlock* header = llvm::BasicBlock::Create(function->getContext(), "loop", function);
+    llvm::BasicBlock* after = llvm::BasicBlock::Create(function->getContext(), "after", function);
+    builder_.CreateBr(header);
+    builder_.SetInsertPoint(header);
+    llvm::PHINode* counter = builder_.CreatePHI(i64_, 2);
+    counter->addIncoming(index(0), before);
+    body(counter);
+    Value* next = builder_.CreateAdd(counter, index(1), "", true, true);
+    counter->addIncoming(next, builder_.GetInsertBlock());
+    builder_.CreateCondBr(builder_.CreateICmpSLT(next, index(count)), header, after);
+    builder_.SetInsertPoint(after);
+  }
+
+  /// Loops over every index of `shape`; body gets the offsets Σ index·strides[k] + bases[k].
+  void nest(const Shape& shape, const std::vector<Shape>& strides,
+            const std::vector<int64_t>& bases,
+            const std::function<void(const std::vector<Value*>&)>& body) {
+    std::vector<Value*> offsets;
+    for (int64_t base : bases) offsets.push_back(index(base));
+    nestFrom(0, shape, strides, offsets, body);
+  }
+
+  void zero(Value* base, int64_t elements) {
+    builder_.CreateMemSet(base, builder_.getInt8(0), elements * 4, llvm::MaybeAlign(4));
+  }
+  void copy(Value* to, Value* from, int64_t elements) {
+    builder_.CreateMemCpy(to, llvm::MaybeAlign(4), from, llvm::MaybeAlign(4), elements * 4);
+  }
+
+  Value* intrinsic(llvm::Intrinsic::ID id, std::vector<Value*> arguments) {
+    llvm::Function* function = llvm::Intrinsic::getDeclaration(&module_, id, {f32_});
+    return builder_.CreateCall(function, arguments);
+  }
+  Value* maximum(Value* a, Value* b) { return intrinsic(llvm::Intrinsic::maxnum, {a, b}); }
+  Value* minimum(Value* a, Value* b) { return intrinsic(llvm::Intrinsic::minnum, {a, b}); }
+
+  /// e^x in straight-line arithmetic, so that loops calling it vectorize: x = n·ln2 + r,
+  /// e^r by its Taylor series to r^7 (|r| <= ln2/2: relative error below 1e-8), 2^n by
+  /// building the float's exponent.
+  Value* exp(Value* x) {
+    auto& b = builder_;
+    x = minimum(maximum(x, constant(-87.0)), constant(88.0));
+    Value* n = intrinsic(llvm::Intrinsic::rint, {b.CreateFMul(x, constant(1.4426950408889634))});
+    Value* r = b.CreateFSub(x, b.CreateFMul(n, constant(0.693145751953125)));
+    r = b.CreateFSub(r, b.CreateFMul(n, constant(1.428606765330187e-06)));
+    Value* p = constant(1.0 / 5040);
+    for (double coefficient : {1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 0.5, 1.0, 1.0})
+      p = b.CreateFAdd(b.CreateFMul(p, r), constant(coefficient));
+    Value* exponent = b.CreateAdd(b.CreateFPToSI(n, i32_), b.getInt32(127));
+    Value* scale = b.CreateBitCast(b.CreateShl(exponent, 23), f32_);
+    return b.CreateFMul(p, scale);
+  }
+  Value* sigmoid(Value* x) {
+    Value* e = exp(builder_.CreateFNeg(x));
+    return builder_.CreateFDiv(constant(1.0), builder_.CreateFAdd(constant(1.0), e));
+  }
+  Value* tanh(Value* x) {
+    // 1 - 2 / (e^2x + 1): exact at both ends, where e^2x is 0 or huge.
+    Value* e = exp(builder_.CreateFMul(x, constant(2.0)));
+    Value* fraction = builder_.CreateFDiv(constant(2.0), builder_.CreateFAdd(e, constant(1.0)));
+    return builder_.CreateFSub(constant(1.0), fraction);
+  }
+
+ private:
+  void nestFrom(size_t axis, const Shape& shape, const std::vector<Shape>& strides,
+                std::vector<Value*> offsets,
+                const std::function<void(const std::vector<Value*>&)>& body) {
+    if (axis == shape.size()) {
+      body(offsets);
+      return;
+    }
+    loop(shape[axis], [&](Value* i) {
+      std::vector<Value*> inner = offsets;
+      for (size_t k = 0; k < inner.size(); ++k)
+        if (strides[k][axis] != 0)
+          inner[k] = builder_.CreateAdd(inner[k], builder_.CreateMul(i, index(strides[k][axis])));
+      nestFrom(axis + 1, shape, strides, inner, body);
+    });
+  }
+
+  llvm::IRBuilder<> builder_;
+  llvm::Module& module_;
+  llvm::Type* f32_;
+  llvm::Type* i32_;
+  llvm::Type* i64_;
+};
+
+/// The value of an elementwise op at one element.
+Value* elementwise(Emitter& e, const ir::Op& op, const std::vector<Value*>& x) {
+  auto& b = e.b();
+  switch (op.kind) {
+    case OpKind::Add: return b.CreateFAdd(x[0], x[1]);
+    case OpKind::Sub: return b.CreateFSub(x[0], x[1]);
+    case OpKind::Mul: return b.CreateFMul(x[0], x[1]);
+    case OpKind::Div: return b.CreateFDiv(x[0], x[1]);
+    case OpKind::Neg: return b.CreateFNeg(x[0]);
+    case OpKind::Scale: return b.CreateFMul(x[0], e.constant(op.attributes.getFloat("factor")));
+    case OpKind::Sigmoid: return e.sigmoid(x[0]);
+    case OpKind::HardSigmoid: {
+      Value* ramp = b.CreateFAdd(b.CreateFMul(e.constant(0.2), x[0]), e.constant(0.5));
+      return e.minimum(e.maximum(ramp, e.constant(0.0)), e.constant(1.0));
+    }
+    case OpKind::Tanh: return e.tanh(x[0]);
+    case OpKind::Relu:
+      return b.CreateSelect(b.CreateFCmpOGT(x[0], e.constant(0.0)), x[0], e.constant(0.0));
+    case OpKind::Exp: return e.exp(x[0]);
+    case OpKind::Log: return e.intrinsic(llvm::Intrinsic::log, {x[0]});
+    case OpKind::Sqrt: return e.intrinsic(llvm::Intrinsic::sqrt, {x[0]});
+    case OpKind::SigmoidGrad:
+      return b.CreateFMul(b.CreateFMul(x[1], x[0]), b.CreateFSub(e.constant(1.0), x[0]));
+    case OpKind::HardSigmoidGrad: {
+      Value* ramp = b.CreateFAdd(b.CreateFMul(e.constant(0.2), x[0]), e.constant(0.5));
+      Value* inside = b.CreateAnd(b.CreateFCmpOGT(ramp, e.constant(0.0)),
+                                  b.CreateFCmpOLT(ramp, e.constant(1.0)));
+      return b.CreateSelect(inside, b.CreateFMul(e.constant(0.2), x[1]), e.constant(0.0));
+    }
+    case OpKind::TanhGrad:
+      return b.CreateFMul(x[1], b.CreateFSub(e.constant(1.0), b.CreateFMul(x[0], x[0])));
+    case OpKind::ReluGrad:
+      return b.CreateSelect(b.CreateFCmpOGT(x[0], e.constant(0.0)), x[1], e.constant(0.0));
+    default: fail("codegen: {} is not elementwise", ir::opName(op.kind));
+  }
+}
+
+llvm::FunctionCallee sgemm(llvm::Module& module) {
+  llvm::LLVMContext& context = module.getContext();
+  auto* i32 = llvm::Type::getInt32Ty(context);
+  auto* f32 = llvm::Type::getFloatTy(context);
+  auto* ptr = llvm::PointerType::get(context, 0);
+  auto* type = llvm::FunctionType::get(
+      llvm::Type::getVoidTy(context),
+      {i32, i32, i32, i32, i32, i32, f32, ptr, i32, ptr, i32, f32, ptr, i32}, false);
+  return module.getOrInsertFunction("cblas_sgemm", type);
+}
+
+}  // namespace
+
+KernelEmitter::KernelEmitter(llvm::Module& module, const ir::Graph& graph)
+    : module_(module), graph_(graph) {}
+
+llvm::Function* KernelEmitter::kernelFor(const ir::Op& op) {
+  std::string key = std::string(ir::opName(op.kind));
+  for (ir::ValueId operand : op.operands) key += " " + ir::formatType(graph_.type(operand));
+  if (op.result != ir::kNoValue) key += " -> " + ir::formatType(graph_.type(op.result));
+  key += " " + ir::formatAttributes(op.attributes);
+  if (auto found = kernels_.find(key); found != kernels_.end()) return found->second;
+
+  size_t pointers = op.operands.size() + (op.result != ir::kNoValue ? 1 : 0);
+  auto* ptr = llvm::PointerType::get(module_.getContext(), 0);
+  auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(module_.getContext()),
+                                       std::vector<llvm::Type*>(pointers, ptr), false);
+  std::string name = fmt::format("{}_{}", ir::opName(op.kind), kernels_.size());
+  auto* function = llvm::Function::Create(type, llvm::Function::InternalLinkage, name, module_);
+  function->addFnAttr(llvm::Attribute::NoUnwind);
+  // Kernels stay apart: inlining thousands of calls into the entry would only slow compiling.
+  function->addFnAttr(llvm::Attribute::NoInline);
+  // The memory plan gives every value live during an op bytes of its own.
+  for (auto& argument : function->args()) argument.addAttr(llvm::Attribute::NoAlias);
+
+  emitBody(op, function);
+  kernels_[key] = function;
+  return function;
+}
+
+void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
+  Emitter e(function);
+  auto& b = e.b();
+  std::vector<Value*> in;
+  for (auto& argument : function->args()) in.push_back(&argument);
+  Value* out = op.result != ir::kNoValue ? in.back() : nullptr;
+  auto shapeOf = [&](size_t operand) -> const Shape& {
+    return graph_.type(op.operands[operand]).shape;
+  };
+  const Shape& outShape = out ? graph_.type(op.result).shape : shapeOf(0);
+  int64_t outElements = numElements(outShape);
+  const ir::Attributes& attributes = op.attributes;
+
+  if (ir::isElementwise(op.kind)) {
+    size_t arity = op.operands.size();
+    bool sameShapes = true;
+    for (size_t k = 0; k < arity; ++k) sameShapes &= shapeOf(k) == outShape;
+    if (sameShapes) {
+      e.loop(outElements, [&](Value* i) {
+        std::vector<Value*> x;
+        for (size_t k = 0; k < arity; ++k) x.push_back(e.load(in[k], i));
+        e.store(elementwise(e, op, x), out, i);
+      });
+    } else {
+      std::vector<Shape> strides{stridesOf(outShape)};
+      for (size_t k = 0; k < arity; ++k) strides.push_back(broadcastStrides(shapeOf(k), outShape));
+      e.nest(outShape, strides, std::vector<int64_t>(arity + 1, 0), [&](const auto& offsets) {
+        std::vector<Value*> x;
+        for (size_t k = 0; k < arity; ++k) x.push_back(e.load(in[k], offsets[k + 1]));
+        e.store(elementwise(e, op, x), out, offsets[0]);
+      });
+    }
+    b.CreateRetVoid();
+    return;
+  }
+
+  switch (op.kind) {
+    case OpKind::Fill: {
+      Value* value = e.constant(attributes.getFloat("value"));
+      e.loop(outElements, [&](Value* i) { e.store(value, out, i); });
+      break;
+    }
+    case OpKind::Gather: {
+      int64_t width = shapeOf(0)[1];
+      e.loop(numElements(shapeOf(1)), [&](Value* row) {
+        Value* from = b.CreateMul(e.loadId(in[1], row), e.index(width));
+        Value* to = b.CreateMul(row, e.index(width));
+        e.loop(width, [&](Value* j) {
+          e.store(e.load(in[0], b.CreateAdd(from, j)), out, b.CreateAdd(to, j));
+        });
+      });
+      break;
+    }
+    case OpKind::ScatterAdd: {
+      int64_t width = outShape[1];
+      e.zero(out, outElements);
+      e.loop(numElements(shapeOf(0)), [&](Value* row) {
+        Value* to = b.CreateMul(e.loadId(in[0], row), e.index(width));
+        Value* from = b.CreateMul(row, e.index(width));
+        e.loop(width, [&](Value* j) {
+          Value* target = b.CreateAdd(to, j);
+          Value* sum = b.CreateFAdd(e.load(out, target), e.load(in[1], b.CreateAdd(from, j)));
+          e.store(sum, out, target);
+        });
+      });
+      break;
+    }
+    case OpKind::MatMul: {
+      bool transposeA = attributes.getInt("transpose_a", 0) != 0;
+      bool transposeB = attributes.getInt("transpose_b", 0) != 0;
+      int64_t k = transposeA ? shapeOf(0)[0] : shapeOf(0)[1];
+      constexpr int kRowMajor = 101, kNoTranspose = 111, kTranspose = 112;
+      b.CreateCall(
+          sgemm(module_),
+          {b.getInt32(kRowMajor), b.getInt32(transposeA ? kTranspose : kNoTranspose),
+           b.getInt32(transposeB ? kTranspose : kNoTranspose),
+           b.getInt32(static_cast<int32_t>(outShape[0])),
+           b.getInt32(static_cast<int32_t>(outShape[1])), b.getInt32(static_cast<int32_t>(k)),
+           e.constant(1.0), in[0], b.getInt32(static_cast<int32_t>(shapeOf(0)[1])), in[1],
+           b.getInt32(static_cast<int32_t>(shapeOf(1)[1])), e.constant(0.0), out,
+           b.getInt32(static_cast<int32_t>(outShape[1]))});
+      break;
+    }
+    case OpKind::ReduceSum: {
+      Shape kept = shapeOf(0);
+      for (int64_t axis : attributes.getInts("axes")) kept[normalizedAxis(axis, kept.size())] = 1;
+      e.zero(out, outElements);
+      e.nest(shapeOf(0), {stridesOf(shapeOf(0)), broadcastStrides(kept, shapeOf(0))}, {0, 0},
+             [&](const auto& offsets) {
+               Value* sum = b.CreateFAdd(e.load(out, offsets[1]), e.load(in[0], offsets[0]));
+               e.store(sum, out, offsets[1]);
+             });
+      break;
+    }
+    case OpKind::BroadcastTo:
+      e.nest(outShape, {stridesOf(outShape), broadcastStrides(shapeOf(0), outShape)}, {0, 0},
+             [&](const auto& offsets) { e.store(e.load(in[0], offsets[1]), out, offsets[0]); });
+      break;
+    case OpKind::Reshape: e.copy(out, in[0], outElements); break;
+    case OpKind::Transpose: {
+      const Shape& permutation = attributes.getInts("permutation");
+      Shape inStrides = stridesOf(shapeOf(0));
+      Shape permuted;
+      for (int64_t axis : permutation) permuted.push_back(inStrides[axis]);
+      e.nest(outShape, {stridesOf(outShape), permuted}, {0, 0},
+             [&](const auto& offsets) { e.store(e.load(in[0], offsets[1]), out, offsets[0]); });
+      break;
+    }
+    case OpKind::Slice: {
+      int64_t axis = normalizedAxis(attributes.getInt("axis"), outShape.size());
+      Shape inStrides = stridesOf(shapeOf(0));
+      e.nest(outShape, {stridesOf(outShape), inStrides},
+             {0, attributes.getInt("start") * inStrides[axis]},
+             [&](const auto& offsets) { e.store(e.load(in[0], offsets[1]), out, offsets[0]); });
+      break;
+    }
+    case OpKind::Pad: {
+      int64_t axis = normalizedAxis(attributes.getInt("axis"), outShape.size());
+      Shape outStrides = stridesOf(outShape);
+      e.zero(out, outElements);
+      e.nest(shapeOf(0), {stridesOf(shapeOf(0)), outStrides},
+             {0, attributes.getInt("before") * outStrides[axis]},
+             [&](const auto& offsets) { e.store(e.load(in[0], offsets[0]), out, offsets[1]); });
+      break;
+    }
+    case OpKind::Concat: {
+      int64_t axis = normalizedAxis(attributes.getInt("axis"), outShape.size());
+      Shape outStrides = stridesOf(outShape);
+      int64_t start = 0;
+      for (size_t k = 0; k < op.operands.size(); ++k) {
+        e.nest(shapeOf(k), {stridesOf(shapeOf(k)), outStrides}, {0, start * outStrides[axis]},
+               [&](const auto& offsets) { e.store(e.load(in[k], offsets[0]), out, offsets[1]); });
+        start += shapeOf(k)[axis];
+      }
+      break;
+    }
+    case OpKind::BinaryCrossEntropy:
+    case OpKind::BinaryCrossEntropyGrad: {
+      int64_t count = numElements(shapeOf(0));
+      Value* low = e.constant(1e-7);
+      Value* high = e.constant(1.0 - 1e-7);
+      Value* one = e.constant(1.0);
+      if (op.kind == OpKind::BinaryCrossEntropy) {
+        // Accumulates in memory: the sum runs in element order, as in the reference.
+        b.CreateStore(e.constant(0.0), out);
+        e.loop(count, [&](Value* i) {
+          Value* p = e.minimum(e.maximum(e.load(in[0], i), low), high);
+          Value* y = e.load(in[1], i);
+          Value* term =
+              b.CreateFAdd(b.CreateFMul(y, e.intrinsic(llvm::Intrinsic::log, {p})),
+                           b.CreateFMul(b.CreateFSub(one, y),
+                                        e.intrinsic(llvm::Intrinsic::log, {b.CreateFSub(one, p)})));
+          b.CreateStore(b.CreateFSub(b.CreateLoad(e.f32(), out), term), out);
+        });
+        b.CreateStore(b.CreateFDiv(b.CreateLoad(e.f32(), out), e.constant(double(count))), out);
+      } else {
+        Value* scale = b.CreateFDiv(b.CreateLoad(e.f32(), in[2]), e.constant(double(count)));
+        e.loop(count, [&](Value* i) {
+          Value* p = e.load(in[0], i);
+          Value* y = e.load(in[1], i);
+          Value* inside = b.CreateAnd(b.CreateFCmpOGE(p, low), b.CreateFCmpOLE(p, high));
+          Value* derivative =
+              b.CreateFAdd(b.CreateFNeg(b.CreateFDiv(y, p)),
+                           b.CreateFDiv(b.CreateFSub(one, y), b.CreateFSub(one, p)));
+          Value* gradient = b.CreateFMul(scale, derivative);
+          e.store(b.CreateSelect(inside, gradient, e.constant(0.0)), out, i);
+        });
+      }
+      break;
+    }
+    case OpKind::AdamUpdate: {
+      Value* step = b.CreateLoad(e.f32(), in[4]);
+      // In float, as the reference executor computes them.
+      float beta1 = static_cast<float>(attributes.getFloat("beta_1"));
+      float beta2 = static_cast<float>(attributes.getFloat("beta_2"));
+      Value* rate = e.constant(attributes.getFloat("learning_rate"));
+      Value* epsilon = e.constant(attributes.getFloat("epsilon"));
+      Value* one = e.constant(1.0);
+      Value* correction1 =
+          b.CreateFSub(one, e.intrinsic(llvm::Intrinsic::pow, {e.constant(beta1), step}));
+      Value* correction2 =
+          b.CreateFSub(one, e.intrinsic(llvm::Intrinsic::pow, {e.constant(beta2), step}));
+      e.loop(numElements(shapeOf(0)), [&](Value* i) {
+        Value* g = e.load(in[1], i);
+        Value* m = b.CreateFAdd(b.CreateFMul(e.constant(beta1), e.load(in[2], i)),
+                                b.CreateFMul(e.constant(1.0f - beta1), g));
+        Value* v = b.CreateFAdd(b.CreateFMul(e.constant(beta2), e.load(in[3], i)),
+                                b.CreateFMul(e.constant(1.0f - beta2), b.CreateFMul(g, g)));
+        Value* denominator = b.CreateFAdd(
+            e.intrinsic(llvm::Intrinsic::sqrt, {b.CreateFDiv(v, correction2)}), epsilon);
+        Value* update = b.CreateFDiv(b.CreateFMul(rate, b.CreateFDiv(m, correction1)), denominator);
+        e.store(m, in[2], i);
+        e.store(v, in[3], i);
+        e.store(b.CreateFSub(e.load(in[0], i), update), in[0], i);
+      });
+      break;
+    }
+    case OpKind::SgdUpdate: {
+      Value* rate = e.constant(attributes.getFloat("learning_rate"));
+      Value* momentum = e.constant(attributes.getFloat("momentum"));
+      bool nesterov = attributes.getInt("nesterov") != 0;
+      e.loop(numElements(shapeOf(0)), [&](Value* i) {
+        Value* step = b.CreateFMul(rate, e.load(in[1], i));
+        Value* velocity = b.CreateFSub(b.CreateFMul(momentum, e.load(in[2], i)), step);
+        Value* change = nesterov ? b.CreateFSub(b.CreateFMul(momentum, velocity), step) : velocity;
+        e.store(velocity, in[2], i);
+        e.store(b.CreateFAdd(e.load(in[0], i), change), in[0], i);
+      });
+      break;
+    }
+    case OpKind::Assign: e.copy(in[0], in[1], numElements(shapeOf(0))); break;
+    default: fail("codegen: no kernel for {}", ir::opName(op.kind));
+  }
+  b.CreateRetVoid();
+}
+
+}  // namespace dlc::codegen

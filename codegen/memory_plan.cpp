@@ -1,0 +1,102 @@
+#include "codegen/memory_plan.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "support/error.h"
+
+namespace dlc::codegen {
+
+namespace {
+
+constexpr int64_t kAlignment = 64;
+
+int64_t bufferBytes(const ir::Type& type) {
+  int64_t bytes = std::max<int64_t>(type.numElements(), 1) * 4;
+  return (bytes + kAlignment - 1) / kAlignment * kAlignment;
+}
+
+struct Allocation {
+  int64_t offset, bytes;
+  int32_t last;
+};
+
+}  // namespace
+
+Lifetimes computeLifetimes(const ir::Graph& graph) {
+  Lifetimes lifetimes{std::vector<int32_t>(graph.valueCount(), -1),
+                      std::vector<int32_t>(graph.valueCount(), -1)};
+  const auto& ops = graph.ops();
+  for (int32_t index = 0; index < static_cast<int32_t>(ops.size()); ++index) {
+    for (ir::ValueId operand : ops[index].operands) lifetimes.last[operand] = index;
+    if (ops[index].result != ir::kNoValue) {
+      lifetimes.first[ops[index].result] = index;
+      lifetimes.last[ops[index].result] = std::max(lifetimes.last[ops[index].result], index);
+    }
+  }
+  for (const ir::GraphOutput& output : graph.outputs())
+    lifetimes.last[output.value] = std::numeric_limits<int32_t>::max();
+  return lifetimes;
+}
+
+MemoryPlan planMemory(const ir::Graph& graph, bool reuse) {
+  MemoryPlan plan;
+  plan.reuse = reuse;
+  plan.offsets.assign(graph.valueCount(), -1);
+  Lifetimes lifetimes = computeLifetimes(graph);
+
+  std::vector<Allocation> live;  // sorted by offset
+  const auto& ops = graph.ops();
+  for (int32_t index = 0; index < static_cast<int32_t>(ops.size()); ++index) {
+    ir::ValueId result = ops[index].result;
+    if (result == ir::kNoValue) continue;
+    // Buffers whose last reader ran before this op are free again. Operands of this op stay
+    // live while it runs, so its result never shares bytes with them.
+    if (reuse)
+      std::erase_if(live, [&](const Allocation& allocation) { return allocation.last < index; });
+
+    int64_t bytes = bufferBytes(graph.type(result));
+    int64_t offset = 0;
+    for (const Allocation& allocation : live) {
+      if (allocation.offset - offset >= bytes) break;
+      offset = std::max(offset, allocation.offset + allocation.bytes);
+    }
+    Allocation allocation{offset, bytes, lifetimes.last[result]};
+    live.insert(std::upper_bound(
+                    live.begin(), live.end(), allocation,
+                    [](const Allocation& a, const Allocation& b) { return a.offset < b.offset; }),
+                allocation);
+    plan.offsets[result] = offset;
+    plan.arenaBytes = std::max(plan.arenaBytes, offset + bytes);
+  }
+  return plan;
+}
+
+void verifyMemoryPlan(const ir::Graph& graph, const MemoryPlan& plan) {
+  Lifetimes lifetimes = computeLifetimes(graph);
+  std::vector<ir::ValueId> results;
+  for (ir::ValueId id = 0; id < graph.valueCount(); ++id)
+    if (lifetimes.first[id] >= 0) results.push_back(id);
+
+  for (ir::ValueId id : results) {
+    if (plan.offsets[id] < 0 || plan.offsets[id] % kAlignment != 0 ||
+        plan.offsets[id] + bufferBytes(graph.type(id)) > plan.arenaBytes)
+      fail("memory plan: value {} is outside the arena or misaligned", id);
+  }
+  // Sort by offset so that only neighbours in memory need comparing lifetimes.
+  std::sort(results.begin(), results.end(),
+            [&](ir::ValueId a, ir::ValueId b) { return plan.offsets[a] < plan.offsets[b]; });
+  for (size_t i = 0; i < results.size(); ++i) {
+    ir::ValueId a = results[i];
+    int64_t endOfA = plan.offsets[a] + bufferBytes(graph.type(a));
+    for (size_t j = i + 1; j < results.size() && plan.offsets[results[j]] < endOfA; ++j) {
+      ir::ValueId b = results[j];
+      bool disjointInTime =
+          lifetimes.last[a] < lifetimes.first[b] || lifetimes.last[b] < lifetimes.first[a];
+      if (!disjointInTime)
+        fail("memory plan: values {} and {} are live together but share bytes", a, b);
+    }
+  }
+}
+
+}  // namespace dlc::codegen

@@ -1,0 +1,37 @@
+// The memory plan: every op result lives in one arena, and buffers whose lifetimes do not
+// overlap share its bytes.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace dlc::codegen {
+
+struct MemoryPlan {
+  /// Byte offset of each result in the arena, by value id; -1 for values outside the arena
+  /// (inputs, weights, state).
+  std::vector<int64_t> offsets;
+  int64_t arenaBytes = 0;
+
+  /// Without reuse every result has bytes of its own (to compare against planning).
+  bool reuse = true;
+};
+
+/// Buffers are aligned to 64 bytes, live from the op that defines them to the last op that
+/// reads them (graph outputs to the end), and placed first-fit below the others.
+MemoryPlan planMemory(const ir::Graph& graph, bool reuse = true);
+
+/// Throws dlc::Error if two buffers that are live at the same time overlap, or a buffer leaves
+/// the arena.
+void verifyMemoryPlan(const ir::Graph& graph, const MemoryPlan& plan);
+
+/// The op index from which each value is live, and the last at which it is, by value id
+/// (-1, -1 for values that are not results).
+struct Lifetimes {
+  std::vector<int32_t> first, last;
+};
+Lifetimes computeLifetimes(const ir::Graph& graph);
+
+}  // namespace dlc::codegen

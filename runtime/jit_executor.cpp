@@ -1,0 +1,82 @@
+#include "runtime/jit_executor.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "support/error.h"
+
+namespace dlc {
+
+JitExecutor::JitExecutor(const ir::Graph& graph, const codegen::JitOptions& options)
+    : graph_(graph), compiled_(codegen::CompiledGraph::compile(graph, options)) {
+  for (ir::ValueId id : compiled_->externalValues()) {
+    storage_.emplace_back(graph.type(id).dtype, graph.type(id).shape);
+    externals_.push_back(storage_.back().bytes().data());
+  }
+  size_t bytes = std::max<int64_t>(compiled_->memoryPlan().arenaBytes, 64);
+  arena_ = {static_cast<std::byte*>(std::aligned_alloc(64, bytes)), &std::free};
+  if (!arena_) throw std::bad_alloc();
+}
+
+void JitExecutor::setTensor(const std::string& name, const Tensor& tensor) {
+  const auto& externals = compiled_->externalValues();
+  for (size_t index = 0; index < externals.size(); ++index) {
+    const ir::Value& value = graph_.value(externals[index]);
+    if (value.name != name) continue;
+    if (tensor.shape() != value.type.shape || tensor.dtype() != value.type.dtype)
+      fail("'{}' must be {}, got {}{}", name, ir::formatType(value.type), dtypeName(tensor.dtype()),
+           formatShape(tensor.shape()));
+    std::memcpy(storage_[index].bytes().data(), tensor.bytes().data(), tensor.byteSize());
+    return;
+  }
+  fail("the graph has no weight, state or input named '{}'", name);
+}
+
+Tensor JitExecutor::getTensor(const std::string& name) const {
+  const auto& externals = compiled_->externalValues();
+  for (size_t index = 0; index < externals.size(); ++index)
+    if (graph_.value(externals[index]).name == name) return storage_[index];
+  fail("the graph has no weight, state or input named '{}'", name);
+}
+
+void JitExecutor::checkIds(const TensorMap& inputs) const {
+  for (const ir::Op& op : graph_.ops()) {
+    if (op.kind != ir::OpKind::Gather && op.kind != ir::OpKind::ScatterAdd) continue;
+    ir::ValueId ids = op.operands[op.kind == ir::OpKind::Gather ? 1 : 0];
+    const ir::Value& value = graph_.value(ids);
+    if (value.kind != ir::ValueKind::Input) continue;
+    int64_t rows = op.kind == ir::OpKind::Gather ? graph_.type(op.operands[0]).shape[0]
+                                                 : graph_.type(op.result).shape[0];
+    for (int32_t id : inputs.at(value.name).data<int32_t>())
+      if (id < 0 || id >= rows)
+        fail("layer '{}': token id {} in input '{}' is out of range [0, {})", op.origin, id,
+             value.name, rows);
+  }
+}
+
+TensorMap JitExecutor::run(const TensorMap& inputs) {
+  for (ir::ValueId id : graph_.valuesOfKind(ir::ValueKind::Input)) {
+    auto found = inputs.find(graph_.value(id).name);
+    if (found == inputs.end()) fail("the input '{}' is missing", graph_.value(id).name);
+    setTensor(found->first, found->second);
+  }
+  checkIds(inputs);
+
+  compiled_->run(arena_.get(), externals_.data());
+
+  TensorMap outputs;
+  const auto& offsets = compiled_->memoryPlan().offsets;
+  for (const ir::GraphOutput& output : graph_.outputs()) {
+    const ir::Type& type = graph_.type(output.value);
+    if (offsets[output.value] < 0) {
+      outputs[output.name] = getTensor(graph_.value(output.value).name);
+      continue;
+    }
+    Tensor tensor(type.dtype, type.shape);
+    std::memcpy(tensor.bytes().data(), arena_.get() + offsets[output.value], tensor.byteSize());
+    outputs[output.name] = std::move(tensor);
+  }
+  return outputs;
+}
+
+}  // namespace dlc

@@ -1,0 +1,37 @@
+// Runs a graph as native code compiled by the JIT (codegen/), with its arena and the storage of
+// its weights and state.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "codegen/jit.h"
+#include "ir/graph.h"
+#include "runtime/executor.h"
+
+namespace dlc {
+
+class JitExecutor final : public Executor {
+ public:
+  /// Compiles `graph`, which must outlive the executor. Weights and state start at zero.
+  JitExecutor(const ir::Graph& graph, const codegen::JitOptions& options = {});
+
+  void setTensor(const std::string& name, const Tensor& tensor) override;
+  Tensor getTensor(const std::string& name) const override;
+  TensorMap run(const TensorMap& inputs) override;
+
+  const codegen::CompiledGraph& compiled() const { return *compiled_; }
+
+ private:
+  /// Token ids out of an embedding's range would read outside its table: refuse them first.
+  void checkIds(const TensorMap& inputs) const;
+
+  const ir::Graph& graph_;
+  std::unique_ptr<codegen::CompiledGraph> compiled_;
+  std::vector<Tensor> storage_;   // by external index: inputs, weights, state
+  std::vector<void*> externals_;  // what the compiled code reads
+  std::unique_ptr<std::byte[], void (*)(void*)> arena_{nullptr, nullptr};
+};
+
+}  // namespace dlc
