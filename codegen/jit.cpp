@@ -11,6 +11,7 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
@@ -92,12 +93,13 @@ void optimize(llvm::Module& module, llvm::TargetMachine& machine) {
   passes.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(module, modules);
 }
 
-std::string assemblyOf(llvm::Module& module, llvm::TargetMachine& machine) {
+std::string emitFile(llvm::Module& module, llvm::TargetMachine& machine,
+                     llvm::CodeGenFileType kind) {
   llvm::SmallString<0> text;
   llvm::raw_svector_ostream stream(text);
   llvm::legacy::PassManager passes;
-  if (machine.addPassesToEmitFile(passes, stream, nullptr, llvm::CodeGenFileType::AssemblyFile))
-    fail("codegen: this target cannot print assembly");
+  if (machine.addPassesToEmitFile(passes, stream, nullptr, kind))
+    fail("codegen: this target cannot emit code");
   passes.run(module);
   return std::string(text.str());
 }
@@ -127,8 +129,25 @@ struct CompiledGraph::Impl {
   std::vector<ir::ValueId> externals;
   std::unique_ptr<llvm::orc::LLJIT> jit;
   EntryFunction entry = nullptr;
-  std::string llvmIr, assembly;
+  std::string llvmIr, assembly, objectCode;
   double compileSeconds = 0;
+
+  /// Inputs, weights and state, in value order: the order of the entry's pointer table.
+  void listExternals(const ir::Graph& graph) {
+    for (ir::ValueId id = 0; id < graph.valueCount(); ++id)
+      if (graph.value(id).kind != ir::ValueKind::Result) externals.push_back(id);
+  }
+
+  /// Links `objectCode` into a JIT of its own and finds the entry.
+  void link(llvm::orc::JITTargetMachineBuilder machineBuilder) {
+    jit = orFail(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(machineBuilder).create(),
+                 "creating the JIT");
+    orFail(jit->getMainJITDylib().define(llvm::orc::absoluteSymbols(runtimeSymbols(*jit))),
+           "defining runtime symbols");
+    auto buffer = llvm::MemoryBuffer::getMemBufferCopy(objectCode, "dlc_graph.o");
+    orFail(jit->addObjectFile(std::move(buffer)), "linking the object code");
+    entry = orFail(jit->lookup("dlc_graph"), "looking up the entry").toPtr<EntryFunction>();
+  }
 };
 
 CompiledGraph::CompiledGraph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -141,51 +160,57 @@ std::unique_ptr<CompiledGraph> CompiledGraph::compile(const ir::Graph& graph,
   auto impl = std::make_unique<Impl>();
   impl->plan = planMemory(graph, options.reuseMemory);
   verifyMemoryPlan(graph, impl->plan);
-
+  impl->listExternals(graph);
   std::vector<int32_t> externalIndex(graph.valueCount(), -1);
-  for (ir::ValueId id = 0; id < graph.valueCount(); ++id) {
-    if (graph.value(id).kind == ir::ValueKind::Result) continue;
-    externalIndex[id] = static_cast<int32_t>(impl->externals.size());
-    impl->externals.push_back(id);
-  }
+  for (size_t index = 0; index < impl->externals.size(); ++index)
+    externalIndex[impl->externals[index]] = static_cast<int32_t>(index);
 
   // The target machine comes from the host, so the vectorizers see the real CPU.
   auto machineBuilder = orFail(llvm::orc::JITTargetMachineBuilder::detectHost(), "host CPU");
   machineBuilder.setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
   auto machine = orFail(machineBuilder.createTargetMachine(), "target machine");
 
-  auto context = std::make_unique<llvm::LLVMContext>();
-  auto module = std::make_unique<llvm::Module>(graph.name(), *context);
-  module->setDataLayout(machine->createDataLayout());
-  module->setTargetTriple(machine->getTargetTriple().str());
-  emitEntry(*module, graph, impl->plan, externalIndex);
+  llvm::LLVMContext context;
+  llvm::Module module(graph.name(), context);
+  module.setDataLayout(machine->createDataLayout());
+  module.setTargetTriple(machine->getTargetTriple().str());
+  emitEntry(module, graph, impl->plan, externalIndex);
   std::string problems;
   llvm::raw_string_ostream problemStream(problems);
-  if (llvm::verifyModule(*module, &problemStream))
+  if (llvm::verifyModule(module, &problemStream))
     fail("codegen: the generated LLVM IR is invalid: {}", problems);
 
   // Set on every function, so that the optimizer and the code generator target the host.
-  for (llvm::Function& function : *module) {
+  for (llvm::Function& function : module) {
     if (function.isDeclaration()) continue;
     function.addFnAttr("target-cpu", machine->getTargetCPU());
     function.addFnAttr("target-features", machine->getTargetFeatureString());
   }
-  optimize(*module, *machine);
+  optimize(module, *machine);
   if (options.keepText) {
     llvm::raw_string_ostream stream(impl->llvmIr);
-    module->print(stream, nullptr);
-    impl->assembly = assemblyOf(*module, *machine);
+    module.print(stream, nullptr);
+    impl->assembly = emitFile(module, *machine, llvm::CodeGenFileType::AssemblyFile);
   }
+  impl->objectCode = emitFile(module, *machine, llvm::CodeGenFileType::ObjectFile);
+  impl->link(machineBuilder);
+  impl->compileSeconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return std::unique_ptr<CompiledGraph>(new CompiledGraph(std::move(impl)));
+}
 
-  impl->jit = orFail(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(machineBuilder).create(),
-                     "creating the JIT");
-  orFail(
-      impl->jit->getMainJITDylib().define(llvm::orc::absoluteSymbols(runtimeSymbols(*impl->jit))),
-      "defining runtime symbols");
-  orFail(impl->jit->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context))),
-         "adding the module");
-  auto address = orFail(impl->jit->lookup("dlc_graph"), "looking up the entry");
-  impl->entry = address.toPtr<EntryFunction>();
+std::unique_ptr<CompiledGraph> CompiledGraph::load(const ir::Graph& graph, MemoryPlan plan,
+                                                   const std::string& objectCode) {
+  auto start = std::chrono::steady_clock::now();
+  initializeLlvm();
+  if (static_cast<int32_t>(plan.offsets.size()) != graph.valueCount())
+    fail("the memory plan does not fit the graph");
+  verifyMemoryPlan(graph, plan);
+  auto impl = std::make_unique<Impl>();
+  impl->plan = std::move(plan);
+  impl->listExternals(graph);
+  impl->objectCode = objectCode;
+  impl->link(orFail(llvm::orc::JITTargetMachineBuilder::detectHost(), "host CPU"));
   impl->compileSeconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return std::unique_ptr<CompiledGraph>(new CompiledGraph(std::move(impl)));
@@ -198,6 +223,7 @@ void CompiledGraph::run(std::byte* arena, void* const* externals) const {
 }
 const std::string& CompiledGraph::llvmIr() const { return impl_->llvmIr; }
 const std::string& CompiledGraph::assembly() const { return impl_->assembly; }
+const std::string& CompiledGraph::objectCode() const { return impl_->objectCode; }
 double CompiledGraph::compileSeconds() const { return impl_->compileSeconds; }
 
 std::string hostCpuDescription() {

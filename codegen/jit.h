@@ -24,6 +24,12 @@ class CompiledGraph {
  public:
   /// Compiles `graph` for this machine's CPU; throws dlc::Error if LLVM fails.
   static std::unique_ptr<CompiledGraph> compile(const ir::Graph& graph, const JitOptions& options);
+
+  /// Links object code that `compile` made earlier (objectCode()) for the same graph and plan,
+  /// without compiling again. Throws dlc::Error if the plan does not fit the graph or the object
+  /// code cannot be linked.
+  static std::unique_ptr<CompiledGraph> load(const ir::Graph& graph, MemoryPlan plan,
+                                             const std::string& objectCode);
   ~CompiledGraph();
 
   const MemoryPlan& memoryPlan() const;
@@ -37,6 +43,9 @@ class CompiledGraph {
   /// The optimized LLVM IR and the host assembly (with JitOptions::keepText).
   const std::string& llvmIr() const;
   const std::string& assembly() const;
+  /// The relocatable object file holding the entry `dlc_graph` and its kernels.
+  const std::string& objectCode() const;
+  /// Seconds spent generating and compiling (or, for `load`, linking).
   double compileSeconds() const;
 
  private:

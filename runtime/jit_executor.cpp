@@ -8,7 +8,10 @@
 namespace dlc {
 
 JitExecutor::JitExecutor(const ir::Graph& graph, const codegen::JitOptions& options)
-    : graph_(graph), compiled_(codegen::CompiledGraph::compile(graph, options)) {
+    : JitExecutor(graph, codegen::CompiledGraph::compile(graph, options)) {}
+
+JitExecutor::JitExecutor(const ir::Graph& graph, std::unique_ptr<codegen::CompiledGraph> compiled)
+    : graph_(graph), compiled_(std::move(compiled)) {
   for (ir::ValueId id : compiled_->externalValues()) {
     storage_.emplace_back(graph.type(id).dtype, graph.type(id).shape);
     externals_.push_back(storage_.back().bytes().data());

@@ -15,7 +15,9 @@ namespace dlc {
 class JitExecutor final : public Executor {
  public:
   /// Compiles `graph`, which must outlive the executor. Weights and state start at zero.
-  JitExecutor(const ir::Graph& graph, const codegen::JitOptions& options = {});
+  explicit JitExecutor(const ir::Graph& graph, const codegen::JitOptions& options = {});
+  /// Runs code compiled earlier for `graph`.
+  JitExecutor(const ir::Graph& graph, std::unique_ptr<codegen::CompiledGraph> compiled);
 
   void setTensor(const std::string& name, const Tensor& tensor) override;
   Tensor getTensor(const std::string& name) const override;

@@ -18,10 +18,18 @@ Session::Session(const schema::ModelT& model, const ModelAnalysis& analysis,
     passOptions.optimizer = *model.training->optimizer;
   if (options.training && !options.withOptimizer) passOptions.disabled.insert("optimizer");
   passes::runPipeline(graph_, passOptions);
-  if (options.executor == ExecutorKind::Jit)
-    executor_ = std::make_unique<JitExecutor>(graph_);
-  else
+  if (options.executor == ExecutorKind::Jit) {
+    auto code = options.loadCode ? options.loadCode(graph_) : nullptr;
+    executor_ = code ? std::make_unique<JitExecutor>(graph_, std::move(code))
+                     : std::make_unique<JitExecutor>(graph_);
+  } else {
     executor_ = std::make_unique<ReferenceExecutor<float>>(graph_);
+  }
+}
+
+const codegen::CompiledGraph* Session::compiledGraph() const {
+  auto* jit = dynamic_cast<const JitExecutor*>(executor_.get());
+  return jit ? &jit->compiled() : nullptr;
 }
 
 void Session::setWeights(const TensorMap& weights) {

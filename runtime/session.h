@@ -2,8 +2,10 @@
 // bound to its weights (and, when training, the optimizer's state) on an executor.
 #pragma once
 
+#include <functional>
 #include <memory>
 
+#include "codegen/jit.h"
 #include "frontend/layers.h"
 #include "ir/graph.h"
 #include "passes/pass.h"
@@ -24,6 +26,9 @@ struct SessionOptions {
   bool withOptimizer = true;
   ExecutorKind executor = ExecutorKind::Jit;
   passes::PassOptions passes;  // training, optimizer and keepGradientOutputs are set from above
+  /// With the JIT: code compiled earlier for the graph (a compiled model file), or nullptr to
+  /// compile it now.
+  std::function<std::unique_ptr<codegen::CompiledGraph>(const ir::Graph&)> loadCode;
 };
 
 class Session {
@@ -42,6 +47,9 @@ class Session {
   TensorMap optimizerState() const;
 
   TensorMap run(const TensorMap& inputs) { return executor_->run(inputs); }
+
+  /// The native code the graph runs as; nullptr on the reference executor.
+  const codegen::CompiledGraph* compiledGraph() const;
 
  private:
   SessionOptions options_;

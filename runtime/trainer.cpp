@@ -64,9 +64,10 @@ class ProgressBar {
   Clock::time_point lastDraw_{};
 };
 
-/// The session's probability for each pair; the last batch is filled up with repeats.
-std::vector<float> probabilitiesOf(Session& session, const EncodedPairs& pairs,
-                                   const PairEncoder& encoder) {
+}  // namespace
+
+std::vector<float> predictWithSession(Session& session, const EncodedPairs& pairs,
+                                      const PairEncoder& encoder) {
   std::vector<float> probabilities;
   std::vector<int64_t> indices(pairs.count);
   std::iota(indices.begin(), indices.end(), 0);
@@ -82,8 +83,6 @@ std::vector<float> probabilitiesOf(Session& session, const EncodedPairs& pairs,
   }
   return probabilities;
 }
-
-}  // namespace
 
 void setThreadCount(int threads) { Eigen::setNbThreads(std::max(1, threads)); }
 
@@ -187,8 +186,8 @@ std::vector<EpochResult> trainModel(schema::ModelT& model, const ModelAnalysis& 
     std::string text = metricsText();
     if (validationData.count > 0) {
       validator.setWeights(trainer.weights());
-      BinaryMetrics validation =
-          binaryMetrics(probabilitiesOf(validator, validationData, encoder), validationData.labels);
+      BinaryMetrics validation = binaryMetrics(
+          predictWithSession(validator, validationData, encoder), validationData.labels);
       result.validationLoss = validation.loss;
       result.validationAccuracy = validation.accuracy;
       text += fmt::format(" - val_loss: {:.4f} - val_accuracy: {:.4f}", validation.loss,
@@ -214,7 +213,7 @@ std::vector<float> predictProbabilities(const schema::ModelT& model, const Model
   options.batchSize = std::max<int64_t>(1, std::min(batchSize, pairs.count));
   Session session(model, analysis, options);
   session.setWeights(modelWeights(model, analysis, 0));
-  return probabilitiesOf(session, pairs, PairEncoder(model, analysis.source));
+  return predictWithSession(session, pairs, PairEncoder(model, analysis.source));
 }
 
 }  // namespace dlc

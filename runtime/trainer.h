@@ -47,6 +47,12 @@ std::vector<float> predictProbabilities(const schema::ModelT& model, const Model
                                         const EncodedPairs& pairs, int64_t batchSize,
                                         int threads = 1);
 
+/// The session's probability for each pair (its first output); the last batch is filled up
+/// with repeats.
+class Session;
+std::vector<float> predictWithSession(Session& session, const EncodedPairs& pairs,
+                                      const PairEncoder& encoder);
+
 /// Lets Eigen and the runtime use this many threads.
 void setThreadCount(int threads);
 

@@ -34,9 +34,9 @@ head -n 27001 "$work/all.tsv" > "$work/train.tsv"
 step "Summary"
 "$dlc" summary "$model"
 
-step "Compiling the training step"
-"$dlc" compile "$model" --training --batch 64 -v > "$work/training.ir"
-echo "IR of the training step: $work/training.ir ($(grep -c ' = \|^  [a-z_]*(' "$work/training.ir") ops)"
+step "Compiling the training step to native code"
+"$dlc" compile "$model" --training --batch 64 -v --emit ir > "$work/training.ir"
+"$dlc" compile "$model" --training --batch 64 -o "$work/quora_training_step.dlc"
 
 step "Training for $epochs epochs on $(($(wc -l < "$work/train.tsv") - 1)) pairs"
 "$dlc" train "$model" --data "$work/train.tsv" --epochs "$epochs" --threads "$threads" \

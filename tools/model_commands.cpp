@@ -2,11 +2,14 @@
 #include <fmt/format.h>
 
 #include <iostream>
+#include <set>
 
+#include "codegen/jit.h"
 #include "frontend/lowering.h"
 #include "frontend/summary.h"
 #include "ir/printer.h"
 #include "passes/pass.h"
+#include "runtime/compiled_model.h"
 #include "support/error.h"
 #include "support/file_io.h"
 #include "tools/commands.h"
@@ -37,10 +40,11 @@ void addSummaryCommand(CLI::App& app) {
 }
 
 void addCompileCommand(CLI::App& app) {
-  auto* command = app.add_subcommand("compile", "Lower a model to IR and optimize it");
+  auto* command = app.add_subcommand(
+      "compile", "Compile a model to native code (-o), or print one stage of it (--emit)");
   struct Options {
-    std::string path;
-    std::string emit = "ir";
+    std::string path, output;
+    std::string emit;
     int64_t batch = 64;
     bool training = false;
     bool printAfterAll = false;
@@ -49,8 +53,13 @@ void addCompileCommand(CLI::App& app) {
   };
   auto options = std::make_shared<Options>();
   command->add_option("model", options->path, "Model file")->required();
-  command->add_option("--emit", options->emit, "What to print: ir (the optimized IR), ir-lowered")
-      ->check(CLI::IsMember({"ir", "ir-lowered"}));
+  command->add_option("-o,--output", options->output,
+                      "Compiled graph to write (native code, memory plan, weights)");
+  command
+      ->add_option("--emit", options->emit,
+                   "Print a stage instead: ir-lowered, ir (after the passes), llvm (the optimized "
+                   "LLVM IR), asm")
+      ->check(CLI::IsMember({"ir", "ir-lowered", "llvm", "asm"}));
   command->add_option("--batch", options->batch, "Batch size the graph is built for")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   command->add_flag("--training", options->training,
@@ -58,8 +67,29 @@ void addCompileCommand(CLI::App& app) {
   command->add_flag("--print-ir-after-all", options->printAfterAll,
                     "Print the IR after every pass (on stderr)");
   command->add_option("--disable-pass", options->disabled, "Do not run this pass (repeatable)");
-  command->add_flag("-v,--verbose", options->verbose, "Say what each pass did");
+  command->add_flag("-v,--verbose", options->verbose, "Say what each pass did, and timings");
   command->callback([=] {
+    std::set<std::string> disabled;
+    for (const std::string& name : options->disabled) {
+      bool known = false;
+      for (const passes::Pass& pass : passes::pipeline()) known |= name == pass.name;
+      if (!known) fail("--disable-pass: there is no pass called '{}'", name);
+      disabled.insert(name);
+    }
+    if (!options->output.empty()) {
+      if (!options->emit.empty()) fail("give either -o to compile or --emit to print a stage");
+      auto compiled =
+          CompiledModel::compile(options->path, {options->batch, options->training, disabled});
+      compiled->save(options->output);
+      const codegen::MemoryPlan& plan = compiled->memoryPlan();
+      fmt::print(stderr,
+                 "compiled {} ({}, batch {}) in {:.0f} ms: {} ops, arena {:.1f} MiB -> {}\n",
+                 options->path, options->training ? "training step" : "inference", options->batch,
+                 1000 * compiled->compileSeconds(), compiled->graph().ops().size(),
+                 plan.arenaBytes / 1048576.0, options->output);
+      return;
+    }
+
     LoadedModel loaded = loadAnalyzedModel(options->path);
     ir::Graph graph =
         lowerModel(loaded.model, loaded.analysis, {options->batch, options->training});
@@ -71,17 +101,20 @@ void addCompileCommand(CLI::App& app) {
     passOptions.training = options->training;
     if (loaded.model.training && loaded.model.training->optimizer)
       passOptions.optimizer = *loaded.model.training->optimizer;
-    for (const std::string& name : options->disabled) {
-      bool known = false;
-      for (const passes::Pass& pass : passes::pipeline()) known |= name == pass.name;
-      if (!known) fail("--disable-pass: there is no pass called '{}'", name);
-      passOptions.disabled.insert(name);
-    }
+    passOptions.disabled = disabled;
     passOptions.printAfterAll = options->printAfterAll;
     passOptions.verbose = options->verbose;
     passOptions.log = &std::cerr;
     passes::runPipeline(graph, passOptions);
-    fmt::print("{}", ir::printGraph(graph));
+    if (options->emit.empty() || options->emit == "ir") {
+      fmt::print("{}", ir::printGraph(graph));
+      return;
+    }
+    auto code = codegen::CompiledGraph::compile(graph, {.reuseMemory = true, .keepText = true});
+    if (options->verbose)
+      fmt::print(stderr, "codegen: {:.0f} ms, arena {:.1f} MiB\n", 1000 * code->compileSeconds(),
+                 code->memoryPlan().arenaBytes / 1048576.0);
+    fmt::print("{}", options->emit == "llvm" ? code->llvmIr() : code->assembly());
   });
 }
 

@@ -1,0 +1,177 @@
+#include "runtime/compiled_model.h"
+
+#include "codegen/jit.h"
+#include "frontend/model_io.h"
+#include "runtime/session.h"
+#include "runtime/trainer.h"
+#include "runtime/weights.h"
+#include "schema/dlc_compiled_generated.h"
+#include "support/error.h"
+#include "support/file_io.h"
+
+namespace dlc {
+
+namespace {
+
+std::span<const std::byte> asBytes(const std::string& text) {
+  return std::as_bytes(std::span(text.data(), text.size()));
+}
+
+}  // namespace
+
+CompiledModel::~CompiledModel() = default;
+
+std::unique_ptr<CompiledModel> CompiledModel::compile(const std::string& modelPath,
+                                                      const Options& options) {
+  return compile(loadModel(modelPath), modelPath, options);
+}
+
+std::unique_ptr<CompiledModel> CompiledModel::compile(schema::ModelT model,
+                                                      const std::string& source,
+                                                      const Options& options) {
+  std::unique_ptr<CompiledModel> compiled(new CompiledModel());
+  compiled->model_ = std::move(model);
+  compiled->source_ = source;
+  compiled->analysis_ = analyzeModel(compiled->model_, source);
+  compiled->options_ = options;
+  SessionOptions sessionOptions;
+  sessionOptions.batchSize = options.batchSize;
+  sessionOptions.training = options.training;
+  sessionOptions.passes.disabled = options.disabledPasses;
+  compiled->session_ =
+      std::make_unique<Session>(compiled->model_, compiled->analysis_, sessionOptions);
+  compiled->session_->setWeights(modelWeights(compiled->model_, compiled->analysis_, 0));
+  return compiled;
+}
+
+std::unique_ptr<CompiledModel> CompiledModel::load(const std::string& path) {
+  std::vector<std::byte> contents = readFile(path);
+  const auto* bytes = reinterpret_cast<const uint8_t*>(contents.data());
+  if (contents.size() < 8 || !schema::CompiledGraphBufferHasIdentifier(bytes))
+    fail("{}: not a compiled dlc graph (expected the identifier \"{}\" at byte 4)", path,
+         schema::CompiledGraphIdentifier());
+  flatbuffers::Verifier verifier(bytes, contents.size());
+  if (!schema::VerifyCompiledGraphBuffer(verifier))
+    fail("{}: the compiled graph is truncated or corrupt", path);
+  const schema::CompiledGraph* file = schema::GetCompiledGraph(bytes);
+  if (file->format_version() > kCompiledFormatVersion)
+    fail("{}: compiled graph format version {} is newer than this dlc reads ({})", path,
+         file->format_version(), kCompiledFormatVersion);
+  if (!file->model() || !file->object_code() || !file->offsets() || !file->cpu())
+    fail("{}: the compiled graph lacks its model, code or memory plan", path);
+  if (file->batch_size() <= 0 || file->batch_size() > (1 << 20))
+    fail("{}: the compiled graph has an invalid batch size {}", path, file->batch_size());
+
+  std::unique_ptr<CompiledModel> compiled(new CompiledModel());
+  compiled->model_ =
+      parseModel(std::as_bytes(std::span(file->model()->data(), file->model()->size())), path);
+  compiled->source_ = path;
+  compiled->analysis_ = analyzeModel(compiled->model_, path);
+  compiled->options_ = {file->batch_size(), file->training(), {}};
+  if (file->disabled_passes())
+    for (const auto* name : *file->disabled_passes())
+      compiled->options_.disabledPasses.insert(name->str());
+
+  // Code made for another CPU may use instructions this one lacks: compile it again then.
+  bool sameCpu = file->cpu()->str() == codegen::hostCpuDescription();
+  compiled->recompiled_ = !sameCpu;
+  SessionOptions sessionOptions;
+  sessionOptions.batchSize = compiled->options_.batchSize;
+  sessionOptions.training = compiled->options_.training;
+  sessionOptions.passes.disabled = compiled->options_.disabledPasses;
+  if (sameCpu) {
+    sessionOptions.loadCode = [&](const ir::Graph& graph) {
+      codegen::MemoryPlan plan;
+      plan.arenaBytes = file->arena_bytes();
+      plan.offsets.assign(file->offsets()->begin(), file->offsets()->end());
+      std::string objectCode(reinterpret_cast<const char*>(file->object_code()->data()),
+                             file->object_code()->size());
+      try {
+        return codegen::CompiledGraph::load(graph, std::move(plan), objectCode);
+      } catch (const Error& error) {
+        fail("{}: {}", path, error.what());
+      }
+    };
+  }
+  compiled->session_ =
+      std::make_unique<Session>(compiled->model_, compiled->analysis_, sessionOptions);
+  compiled->session_->setWeights(modelWeights(compiled->model_, compiled->analysis_, 0));
+  return compiled;
+}
+
+void CompiledModel::save(const std::string& path) const {
+  const codegen::CompiledGraph* code = session_->compiledGraph();
+  schema::ModelT model = model_;
+  model.weights = toSchemaTensors(session_->weights());
+  // Optimizer slots serve only training: an inference graph leaves them behind.
+  if (!options_.training && model.training) model.training->optimizer_state.clear();
+  std::string modelBytes = serializeModel(model);
+
+  flatbuffers::FlatBufferBuilder builder(modelBytes.size() + code->objectCode().size() + 4096);
+  auto modelVector =
+      builder.CreateVector(reinterpret_cast<const uint8_t*>(modelBytes.data()), modelBytes.size());
+  auto objectVector = builder.CreateVector(
+      reinterpret_cast<const uint8_t*>(code->objectCode().data()), code->objectCode().size());
+  auto offsets = builder.CreateVector(code->memoryPlan().offsets);
+  auto producer = builder.CreateString("dlc 0.1.0");
+  auto cpu = builder.CreateString(codegen::hostCpuDescription());
+  std::vector<std::string> disabled(options_.disabledPasses.begin(), options_.disabledPasses.end());
+  auto disabledPasses = builder.CreateVectorOfStrings(disabled);
+  schema::CompiledGraphBuilder file(builder);
+  file.add_format_version(kCompiledFormatVersion);
+  file.add_producer(producer);
+  file.add_model(modelVector);
+  file.add_batch_size(options_.batchSize);
+  file.add_training(options_.training);
+  file.add_cpu(cpu);
+  file.add_object_code(objectVector);
+  file.add_arena_bytes(code->memoryPlan().arenaBytes);
+  file.add_offsets(offsets);
+  file.add_disabled_passes(disabledPasses);
+  schema::FinishCompiledGraphBuffer(builder, file.Finish());
+  writeFileAtomically(
+      path,
+      std::span(reinterpret_cast<const std::byte*>(builder.GetBufferPointer()), builder.GetSize()));
+}
+
+double CompiledModel::compileSeconds() const { return session_->compiledGraph()->compileSeconds(); }
+
+const codegen::MemoryPlan& CompiledModel::memoryPlan() const {
+  return session_->compiledGraph()->memoryPlan();
+}
+
+const ir::Graph& CompiledModel::graph() const { return session_->graph(); }
+
+std::vector<std::pair<std::string, ir::Type>> CompiledModel::inputs() const {
+  std::vector<std::pair<std::string, ir::Type>> result;
+  for (ir::ValueId id : graph().valuesOfKind(ir::ValueKind::Input))
+    result.emplace_back(graph().value(id).name, graph().type(id));
+  return result;
+}
+
+std::vector<std::pair<std::string, ir::Type>> CompiledModel::outputs() const {
+  std::vector<std::pair<std::string, ir::Type>> result;
+  for (const ir::GraphOutput& output : graph().outputs())
+    result.emplace_back(output.name, graph().type(output.value));
+  return result;
+}
+
+TensorMap CompiledModel::run(const TensorMap& inputs) { return session_->run(inputs); }
+
+void CompiledModel::setWeights(const TensorMap& weights) {
+  checkWeights(weights, analysis_, source_);
+  session_->setWeights(weights);
+}
+
+TensorMap CompiledModel::weights() const { return session_->weights(); }
+
+std::vector<float> CompiledModel::predictPairs(
+    const std::vector<std::pair<std::string, std::string>>& pairs) {
+  if (options_.training) fail("predictPairs needs a model compiled for inference");
+  std::vector<QuestionPair> questionPairs;
+  for (const auto& [first, second] : pairs) questionPairs.push_back({first, second, 0});
+  PairEncoder encoder(model_, source_);
+  return predictWithSession(*session_, encoder.encode(questionPairs), encoder);
+}
+
+}  // namespace dlc

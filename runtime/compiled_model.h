@@ -1,0 +1,84 @@
+// The runtime library's entry point: a model compiled for one batch size, loaded from a model
+// file or from a compiled graph (`dlc compile -o model.dlc`), ready for inference or training
+// steps.
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "codegen/memory_plan.h"
+#include "frontend/layers.h"
+#include "ir/graph.h"
+#include "support/tensor.h"
+
+namespace dlc {
+
+class Session;
+
+/// The newest compiled graph format version this build reads and writes.
+inline constexpr uint32_t kCompiledFormatVersion = 1;
+
+class CompiledModel {
+ public:
+  struct Options {
+    int64_t batchSize = 64;
+    /// Each run is a training step: inputs plus "labels", outputs plus "loss".
+    bool training = false;
+    /// Passes not to run, by name.
+    std::set<std::string> disabledPasses;
+  };
+
+  /// Compiles a model file (binary or JSON form) for this CPU.
+  static std::unique_ptr<CompiledModel> compile(const std::string& modelPath,
+                                                const Options& options);
+  static std::unique_ptr<CompiledModel> compile(schema::ModelT model, const std::string& source,
+                                                const Options& options);
+
+  /// Loads a compiled graph file. Its code is linked as it is when it was compiled for this CPU,
+  /// and compiled again from the model it carries otherwise (see recompiled()). A truncated or
+  /// corrupt file, or one from a newer dlc, is a dlc::Error.
+  static std::unique_ptr<CompiledModel> load(const std::string& path);
+
+  /// Writes the compiled graph file: native code, memory plan, the model with its current
+  /// weights, and the settings to compile it again.
+  void save(const std::string& path) const;
+
+  ~CompiledModel();
+
+  int64_t batchSize() const { return options_.batchSize; }
+  bool training() const { return options_.training; }
+  bool recompiled() const { return recompiled_; }
+  double compileSeconds() const;
+  const codegen::MemoryPlan& memoryPlan() const;
+  const ir::Graph& graph() const;
+  const schema::ModelT& model() const { return model_; }
+
+  /// Names and types of what run() takes and returns.
+  std::vector<std::pair<std::string, ir::Type>> inputs() const;
+  std::vector<std::pair<std::string, ir::Type>> outputs() const;
+
+  /// One inference, or one training step (which updates the weights).
+  TensorMap run(const TensorMap& inputs);
+
+  void setWeights(const TensorMap& weights);
+  TensorMap weights() const;
+
+  /// The probability that each pair of questions are duplicates, from raw text, through the
+  /// tokenizer the model file carries.
+  std::vector<float> predictPairs(const std::vector<std::pair<std::string, std::string>>& pairs);
+
+ private:
+  CompiledModel() = default;
+
+  schema::ModelT model_;
+  std::string source_;
+  ModelAnalysis analysis_;
+  Options options_;
+  std::unique_ptr<Session> session_;
+  bool recompiled_ = false;
+};
+
+}  // namespace dlc
