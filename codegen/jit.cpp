@@ -17,6 +17,7 @@
 #include <llvm/Target/TargetMachine.h>
 #include <llvm/TargetParser/Host.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -225,6 +226,8 @@ const std::string& CompiledGraph::llvmIr() const { return impl_->llvmIr; }
 const std::string& CompiledGraph::assembly() const { return impl_->assembly; }
 const std::string& CompiledGraph::objectCode() const { return impl_->objectCode; }
 double CompiledGraph::compileSeconds() const { return impl_->compileSeconds; }
+
+void setThreadCount(int threads) { openblas_set_num_threads(std::max(1, threads)); }
 
 std::string hostCpuDescription() {
   std::string features;

@@ -54,6 +54,9 @@ class CompiledGraph {
   std::unique_ptr<Impl> impl_;
 };
 
+/// Threads the generated code may use (for the matrix products).
+void setThreadCount(int threads);
+
 /// The host CPU as LLVM names it, with its features ("znver4 +avx2,+avx512f,...").
 std::string hostCpuDescription();
 

@@ -12,6 +12,7 @@
 #include <ostream>
 #include <random>
 
+#include "codegen/jit.h"
 #include "frontend/lowering.h"
 #include "frontend/model_io.h"
 #include "runtime/metrics.h"
@@ -84,7 +85,10 @@ std::vector<float> predictWithSession(Session& session, const EncodedPairs& pair
   return probabilities;
 }
 
-void setThreadCount(int threads) { Eigen::setNbThreads(std::max(1, threads)); }
+void setThreadCount(int threads) {
+  Eigen::setNbThreads(std::max(1, threads));
+  codegen::setThreadCount(threads);
+}
 
 std::vector<EpochResult> trainModel(schema::ModelT& model, const ModelAnalysis& analysis,
                                     const std::vector<QuestionPair>& pairs,

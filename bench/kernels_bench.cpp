@@ -1,0 +1,116 @@
+// Single kernels on the JIT and on the reference executor: the matrix products of the LSTM, one
+// LSTM step forward and backward, the embedding gather and its scatter-add, the Adam update.
+#include "bench/bench_support.h"
+#include "frontend/layers.h"
+#include "ir/builder.h"
+#include "passes/pass.h"
+
+namespace dlc::bench {
+namespace {
+
+void runGraph(benchmark::State& state, const ir::Graph& graph, const TensorMap& inputs,
+              double flops) {
+  std::unique_ptr<Executor> executor = makeExecutor(graph, state.range(0));
+  randomizeWeights(graph, *executor);
+  for (auto _ : state) benchmark::DoNotOptimize(executor->run(inputs));
+  state.SetLabel(executorName(state.range(0)));
+  if (flops > 0)
+    state.counters["GFLOP/s"] =
+        benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// (M x K) · (K x N), as the LSTM's step (64 x 128 · 128 x 512) and its hoistable input
+// projection over 20 steps (1280 x 128 · 128 x 512) compute them.
+void BM_MatMul(benchmark::State& state) {
+  int64_t m = state.range(1), k = state.range(2), n = state.range(3);
+  ir::Graph graph("matmul");
+  ir::ValueId a = graph.addInput("a", {DType::Float32, {m, k}});
+  ir::ValueId b = graph.addWeight("b", {DType::Float32, {k, n}}, true);
+  graph.addOutput("c", graph.addOp(ir::OpKind::MatMul, {a, b}));
+  runGraph(state, graph, {{"a", randomFloats({m, k}, 7)}}, 2.0 * m * n * k);
+}
+BENCHMARK(BM_MatMul)
+    ->ArgsProduct({{kJit, kReference}, {64}, {128}, {512}})
+    ->ArgsProduct({{kJit, kReference}, {1280}, {128}, {512}});
+
+/// One Keras LSTM step (gate order i, f, c, o) on a batch, and its loss = sum(h').
+ir::Graph lstmStep(int64_t batch, int64_t units, bool backward) {
+  ir::Graph graph("lstm_step");
+  ir::Builder b(graph, "lstm");
+  ir::ValueId x = graph.addInput("x", {DType::Float32, {batch, units}});
+  ir::ValueId h = graph.addInput("h", {DType::Float32, {batch, units}});
+  ir::ValueId c = graph.addInput("c", {DType::Float32, {batch, units}});
+  ir::ValueId kernel = graph.addWeight("kernel", {DType::Float32, {units, 4 * units}}, true);
+  ir::ValueId recurrent = graph.addWeight("recurrent", {DType::Float32, {units, 4 * units}}, true);
+  ir::ValueId bias = graph.addWeight("bias", {DType::Float32, {4 * units}}, true);
+  ir::ValueId inputPart = b.matmul(x, kernel);
+  ir::ValueId z = b.add(b.add(inputPart, b.matmul(h, recurrent)), bias);
+  auto gate = [&](int64_t index, ir::OpKind activation) {
+    return b.unary(activation, b.slice(z, 1, index * units, (index + 1) * units));
+  };
+  ir::ValueId i = gate(0, ir::OpKind::Sigmoid);
+  ir::ValueId f = gate(1, ir::OpKind::Sigmoid);
+  ir::ValueId candidate = gate(2, ir::OpKind::Tanh);
+  ir::ValueId o = gate(3, ir::OpKind::Sigmoid);
+  ir::ValueId kept = b.mul(f, c);
+  ir::ValueId cell = b.add(kept, b.mul(i, candidate));
+  ir::ValueId hidden = b.mul(o, b.unary(ir::OpKind::Tanh, cell));
+  graph.addOutput("h", hidden);
+  if (backward) {
+    graph.addOutput("loss", b.reduceSum(hidden, {0, 1}, false));
+    passes::PassOptions options;
+    passes::differentiate(graph, options);
+  }
+  return graph;
+}
+
+void BM_LstmStep(benchmark::State& state) {
+  bool backward = state.range(1) != 0;
+  ir::Graph graph = lstmStep(64, 128, backward);
+  TensorMap inputs = {{"x", randomFloats({64, 128}, 1)},
+                      {"h", randomFloats({64, 128}, 2)},
+                      {"c", randomFloats({64, 128}, 3)}};
+  // Forward: two 64 x 128 x 512 products; backward adds four more.
+  runGraph(state, graph, inputs, (backward ? 6.0 : 2.0) * 2 * 64 * 128 * 512);
+}
+BENCHMARK(BM_LstmStep)->ArgsProduct({{kJit, kReference}, {0, 1}})->ArgNames({"executor", "bwd"});
+
+// The embedding of one batch of questions, and the scatter-add of its gradient.
+void BM_GatherScatter(benchmark::State& state) {
+  bool scatter = state.range(1) != 0;
+  ir::Graph graph("embedding");
+  ir::ValueId ids = graph.addInput("ids", {DType::Int32, {64, 20}});
+  ir::ValueId table = graph.addWeight("table", {DType::Float32, {50002, 128}}, true);
+  if (scatter) {
+    ir::ValueId updates = graph.addInput("updates", {DType::Float32, {64, 20, 128}});
+    graph.addOutput(
+        "out", graph.addOp(ir::OpKind::ScatterAdd, {ids, updates}, {{"rows", int64_t{50002}}}));
+  } else {
+    graph.addOutput("out", graph.addOp(ir::OpKind::Gather, {table, ids}));
+  }
+  TensorMap inputs = {{"ids", randomIds({64, 20}, 50002, 5)}};
+  if (scatter) inputs["updates"] = randomFloats({64, 20, 128}, 6);
+  runGraph(state, graph, inputs, 0);
+}
+BENCHMARK(BM_GatherScatter)
+    ->ArgsProduct({{kJit, kReference}, {0, 1}})
+    ->ArgNames({"executor", "scatter"});
+
+// Dense Adam over the embedding table: the optimizer step's memory traffic.
+void BM_AdamUpdate(benchmark::State& state) {
+  ir::Graph graph("adam");
+  Shape shape = {50002, 128};
+  ir::ValueId weight = graph.addWeight("w", {DType::Float32, shape}, true);
+  ir::ValueId gradient = graph.addInput("g", {DType::Float32, shape});
+  ir::ValueId m = graph.addState("m", {DType::Float32, shape});
+  ir::ValueId v = graph.addState("v", {DType::Float32, shape});
+  ir::ValueId step = graph.addState("step", {DType::Float32, {}});
+  graph.addOp(ir::OpKind::AdamUpdate, {weight, gradient, m, v, step},
+              {{"learning_rate", 1e-3}, {"beta_1", 0.9}, {"beta_2", 0.999}, {"epsilon", 1e-7}});
+  runGraph(state, graph, {{"g", randomFloats(shape, 9)}}, 0);
+  state.SetBytesProcessed(state.iterations() * numElements(shape) * 28);
+}
+BENCHMARK(BM_AdamUpdate)->Arg(kJit)->Arg(kReference);
+
+}  // namespace
+}  // namespace dlc::bench
