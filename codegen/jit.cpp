@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -226,6 +227,14 @@ const std::string& CompiledGraph::llvmIr() const { return impl_->llvmIr; }
 const std::string& CompiledGraph::assembly() const { return impl_->assembly; }
 const std::string& CompiledGraph::objectCode() const { return impl_->objectCode; }
 double CompiledGraph::compileSeconds() const { return impl_->compileSeconds; }
+
+bool poisonArenaByDefault() {
+#ifndef NDEBUG
+  return true;
+#else
+  return std::getenv("DLC_POISON_ARENA") != nullptr;
+#endif
+}
 
 void setThreadCount(int threads) { openblas_set_num_threads(std::max(1, threads)); }
 

@@ -20,6 +20,11 @@ struct JitOptions {
   bool keepText = false;
 };
 
+/// Whether executors fill their arena with NaNs before every run, so that a kernel reading a
+/// reused buffer before writing it shows up as NaNs: on in debug builds, and when the
+/// environment variable DLC_POISON_ARENA is set.
+bool poisonArenaByDefault();
+
 class CompiledGraph {
  public:
   /// Compiles `graph` for this machine's CPU; throws dlc::Error if LLVM fails.

@@ -65,6 +65,10 @@ TensorMap JitExecutor::run(const TensorMap& inputs) {
   }
   checkIds(inputs);
 
+  if (poisonArena_) {
+    // All bytes 0xFF: every float in the arena is a NaN until a kernel writes it.
+    std::memset(arena_.get(), 0xFF, compiled_->memoryPlan().arenaBytes);
+  }
   compiled_->run(arena_.get(), externals_.data());
 
   TensorMap outputs;

@@ -34,6 +34,7 @@ class JitExecutor final : public Executor {
   std::vector<Tensor> storage_;   // by external index: inputs, weights, state
   std::vector<void*> externals_;  // what the compiled code reads
   std::unique_ptr<std::byte[], void (*)(void*)> arena_{nullptr, nullptr};
+  bool poisonArena_ = codegen::poisonArenaByDefault();
 };
 
 }  // namespace dlc

@@ -9,4 +9,5 @@ build=${BUILD_DIR:-$root/build-tests}
 bash "$root/scripts/install-deps.sh"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build"
-ctest --test-dir "$build" --output-on-failure --timeout 900 -j 2
+# Poisoned arenas: a kernel that reads a reused buffer before writing it fails the tests.
+DLC_POISON_ARENA=1 ctest --test-dir "$build" --output-on-failure --timeout 900 -j 2

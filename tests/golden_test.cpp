@@ -29,10 +29,11 @@ float maxAbsDifference(std::span<const float> a, std::span<const float> b) {
   return largest;
 }
 
-class GoldenTest : public ::testing::TestWithParam<std::string> {
+/// (golden case, executor)
+class GoldenTest : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
  protected:
   std::string golden(const std::string& suffix) const {
-    return sourcePath("tests/data/golden/" + GetParam() + suffix);
+    return sourcePath("tests/data/golden/" + std::get<0>(GetParam()) + suffix);
   }
 
   /// Imports the reference weights into the dlc model of the case, runs `dlc run` with extra
@@ -44,9 +45,9 @@ class GoldenTest : public ::testing::TestWithParam<std::string> {
               0);
     std::string output = directory_.path("out.safetensors");
     std::string errors;
-    int status = testing::runDlc(fmt::format("run {} --inputs {} --labels is_duplicate {} -o {}",
-                                             model, golden(".inputs.safetensors"),
-                                             extraArguments, output),
+    int status = testing::runDlc(
+        fmt::format("run {} --inputs {} --labels is_duplicate --executor {} {} -o {}", model,
+                    golden(".inputs.safetensors"), std::get<1>(GetParam()), extraArguments, output),
                                  nullptr, &errors);
     EXPECT_EQ(status, 0) << errors;
     return readSafetensors(output);
@@ -99,8 +100,10 @@ TEST_P(GoldenTest, FiveAdamStepsMatchTheReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(RecurrentActivations, GoldenTest,
-                         ::testing::Values("siamese_sigmoid", "siamese_hard_sigmoid"));
+INSTANTIATE_TEST_SUITE_P(RecurrentActivationsAndExecutors, GoldenTest,
+                         ::testing::Combine(::testing::Values("siamese_sigmoid",
+                                                              "siamese_hard_sigmoid"),
+                                            ::testing::Values("jit", "reference")));
 
 }  // namespace
 }  // namespace dlc
