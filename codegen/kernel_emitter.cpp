@@ -127,6 +127,41 @@ class Emitter {
     Value* e = exp(builder_.CreateFNeg(x));
     return builder_.CreateFDiv(constant(1.0), builder_.CreateFAdd(constant(1.0), e));
   }
+  Value* activate(ir::Activation kind, Value* x) {
+    auto& b = builder_;
+    switch (kind) {
+      case ir::Activation::Linear: return x;
+      case ir::Activation::Sigmoid: return sigmoid(x);
+      case ir::Activation::HardSigmoid: {
+        Value* ramp = b.CreateFAdd(b.CreateFMul(constant(0.2), x), constant(0.5));
+        return minimum(maximum(ramp, constant(0.0)), constant(1.0));
+      }
+      case ir::Activation::Tanh: return tanh(x);
+      case ir::Activation::Relu:
+        return b.CreateSelect(b.CreateFCmpOGT(x, constant(0.0)), x, constant(0.0));
+    }
+    return x;
+  }
+
+  /// The activation's derivative at x, where y = activate(kind, x).
+  Value* derivative(ir::Activation kind, Value* x, Value* y) {
+    auto& b = builder_;
+    switch (kind) {
+      case ir::Activation::Linear: return constant(1.0);
+      case ir::Activation::Sigmoid: return b.CreateFMul(y, b.CreateFSub(constant(1.0), y));
+      case ir::Activation::HardSigmoid: {
+        Value* ramp = b.CreateFAdd(b.CreateFMul(constant(0.2), x), constant(0.5));
+        Value* inside =
+            b.CreateAnd(b.CreateFCmpOGT(ramp, constant(0.0)), b.CreateFCmpOLT(ramp, constant(1.0)));
+        return b.CreateSelect(inside, constant(0.2), constant(0.0));
+      }
+      case ir::Activation::Tanh: return b.CreateFSub(constant(1.0), b.CreateFMul(y, y));
+      case ir::Activation::Relu:
+        return b.CreateSelect(b.CreateFCmpOGT(x, constant(0.0)), constant(1.0), constant(0.0));
+    }
+    return constant(1.0);
+  }
+
   Value* tanh(Value* x) {
     // 1 - 2 / (e^2x + 1): exact at both ends, where e^2x is 0 or huge.
     Value* e = exp(builder_.CreateFMul(x, constant(2.0)));
@@ -403,6 +438,73 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
           e.store(b.CreateSelect(inside, gradient, e.constant(0.0)), out, i);
         });
       }
+      break;
+    }
+    case OpKind::FusedLstmCell:
+    case OpKind::FusedLstmCellGrad: {
+      auto activation = static_cast<ir::Activation>(attributes.getInt("activation"));
+      auto recurrent = static_cast<ir::Activation>(attributes.getInt("recurrent_activation"));
+      int64_t batch = shapeOf(1)[0], units = shapeOf(1)[1];
+      bool backward = op.kind == OpKind::FusedLstmCellGrad;
+      e.loop(batch, [&](Value* row) {
+        Value* gates = b.CreateMul(row, e.index(4 * units));
+        Value* state = b.CreateMul(row, e.index(units));
+        Value* packed = b.CreateMul(row, e.index((backward ? 5 : 2) * units));
+        Value* incoming = b.CreateMul(row, e.index(2 * units));
+        e.loop(units, [&](Value* unit) {
+          auto gate = [&](int64_t index) {
+            return e.load(in[0], b.CreateAdd(gates, b.CreateAdd(unit, e.index(index * units))));
+          };
+          Value *zi = gate(0), *zf = gate(1), *zc = gate(2), *zo = gate(3);
+          Value* i = e.activate(recurrent, zi);
+          Value* f = e.activate(recurrent, zf);
+          Value* g = e.activate(activation, zc);
+          Value* o = e.activate(recurrent, zo);
+          Value* c = e.load(in[1], b.CreateAdd(state, unit));
+          Value* next = b.CreateFAdd(b.CreateFMul(f, c), b.CreateFMul(i, g));
+          Value* squashed = e.activate(activation, next);
+          auto storeAt = [&](Value* value, int64_t column) {
+            e.store(value, out, b.CreateAdd(packed, b.CreateAdd(unit, e.index(column * units))));
+          };
+          if (!backward) {
+            storeAt(b.CreateFMul(o, squashed), 0);
+            storeAt(next, 1);
+            return;
+          }
+          Value* dh = e.load(in[2], b.CreateAdd(incoming, unit));
+          Value* dcarried = e.load(in[2], b.CreateAdd(incoming, b.CreateAdd(unit, e.index(units))));
+          Value* dnext = b.CreateFAdd(
+              dcarried,
+              b.CreateFMul(b.CreateFMul(dh, o), e.derivative(activation, next, squashed)));
+          storeAt(b.CreateFMul(b.CreateFMul(dnext, g), e.derivative(recurrent, zi, i)), 0);
+          storeAt(b.CreateFMul(b.CreateFMul(dnext, c), e.derivative(recurrent, zf, f)), 1);
+          storeAt(b.CreateFMul(b.CreateFMul(dnext, i), e.derivative(activation, zc, g)), 2);
+          storeAt(b.CreateFMul(b.CreateFMul(dh, squashed), e.derivative(recurrent, zo, o)), 3);
+          storeAt(b.CreateFMul(dnext, f), 4);
+        });
+      });
+      break;
+    }
+    case OpKind::FusedDotDense: {
+      auto activation = static_cast<ir::Activation>(attributes.getInt("activation"));
+      int64_t batch = shapeOf(0)[0], width = shapeOf(0)[1], units = outShape[1];
+      llvm::Value* sum = b.CreateAlloca(e.f32());
+      e.loop(batch, [&](Value* row) {
+        Value* start = b.CreateMul(row, e.index(width));
+        b.CreateStore(e.constant(0.0), sum);
+        e.loop(width, [&](Value* k) {
+          Value* product = b.CreateFMul(e.load(in[0], b.CreateAdd(start, k)),
+                                        e.load(in[1], b.CreateAdd(start, k)));
+          b.CreateStore(b.CreateFAdd(b.CreateLoad(e.f32(), sum), product), sum);
+        });
+        Value* dot = b.CreateLoad(e.f32(), sum);
+        e.loop(units, [&](Value* n) {
+          Value* preactivation =
+              b.CreateFAdd(b.CreateFMul(dot, e.load(in[2], n)), e.load(in[3], n));
+          e.store(e.activate(activation, preactivation), out,
+                  b.CreateAdd(b.CreateMul(row, e.index(units)), n));
+        });
+      });
       break;
     }
     case OpKind::AdamUpdate: {

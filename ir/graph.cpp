@@ -86,4 +86,53 @@ std::vector<int32_t> useCounts(const Graph& graph) {
   return uses;
 }
 
+std::vector<std::vector<int32_t>> usersOf(const Graph& graph) {
+  std::vector<std::vector<int32_t>> users(graph.valueCount());
+  for (size_t index = 0; index < graph.ops().size(); ++index)
+    for (ValueId operand : graph.ops()[index].operands)
+      if (users[operand].empty() || users[operand].back() != static_cast<int32_t>(index))
+        users[operand].push_back(static_cast<int32_t>(index));
+  return users;
+}
+
+void replaceAllUses(Graph& graph, ValueId from, ValueId to) {
+  for (Op& op : graph.mutableOps())
+    for (ValueId& operand : op.operands)
+      if (operand == from) operand = to;
+  for (GraphOutput& output : graph.mutableOutputs())
+    if (output.value == from) output.value = to;
+}
+
+void reorderTopologically(Graph& graph) {
+  std::vector<Op>& ops = graph.mutableOps();
+  std::vector<int32_t> producers = producerIndex(graph);
+  std::vector<uint8_t> state(ops.size(), 0);  // 0: not placed, 1: being placed, 2: placed
+  std::vector<Op> ordered;
+  ordered.reserve(ops.size());
+
+  // Places an op after its operands' producers; iterative, as chains can be long.
+  auto place = [&](size_t root) {
+    std::vector<std::pair<size_t, size_t>> stack = {{root, 0}};
+    state[root] = 1;
+    while (!stack.empty()) {
+      auto& [index, next] = stack.back();
+      if (next < ops[index].operands.size()) {
+        int32_t producer = producers[ops[index].operands[next++]];
+        if (producer >= 0 && state[producer] == 0) {
+          assert(!opInfo(ops[producer].kind).hasSideEffects);
+          state[producer] = 1;
+          stack.push_back({static_cast<size_t>(producer), 0});
+        }
+        continue;
+      }
+      state[index] = 2;
+      ordered.push_back(std::move(ops[index]));
+      stack.pop_back();
+    }
+  };
+  for (size_t index = 0; index < ops.size(); ++index)
+    if (state[index] == 0) place(index);
+  ops = std::move(ordered);
+}
+
 }  // namespace dlc::ir

@@ -96,4 +96,15 @@ std::vector<int32_t> producerIndex(const Graph& graph);
 /// Number of uses of each value, by value id, counting graph outputs as uses.
 std::vector<int32_t> useCounts(const Graph& graph);
 
+/// Indices of the ops reading each value, by value id.
+std::vector<std::vector<int32_t>> usersOf(const Graph& graph);
+
+/// Makes every op and output that reads `from` read `to` instead.
+void replaceAllUses(Graph& graph, ValueId from, ValueId to);
+
+/// Puts the ops back in an order where every op comes after the producers of its operands,
+/// moving as little as it can: for passes that append ops which earlier ops now read. Ops with
+/// side effects keep their order.
+void reorderTopologically(Graph& graph);
+
 }  // namespace dlc::ir

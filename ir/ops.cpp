@@ -215,6 +215,37 @@ Type inferAssign(const std::vector<Type>& operands, const Attributes&) {
   return {};
 }
 
+void expectMatrix(const Type& type, int64_t rows, int64_t columns, const char* what) {
+  if (type.dtype != DType::Float32 || type.shape != Shape{rows, columns})
+    fail("{} must be f32[{}, {}], got {}", what, rows, columns, formatType(type));
+}
+
+Type inferFusedLstmCell(const std::vector<Type>& operands, const Attributes&) {
+  const Type& cell = operands[1];
+  if (cell.rank() != 2) fail("fused_lstm_cell state must be rank 2, got {}", formatType(cell));
+  int64_t batch = cell.shape[0], units = cell.shape[1];
+  expectMatrix(operands[0], batch, 4 * units, "fused_lstm_cell gates");
+  return {DType::Float32, {batch, 2 * units}};
+}
+
+Type inferFusedLstmCellGrad(const std::vector<Type>& operands, const Attributes& attributes) {
+  Type forward = inferFusedLstmCell({operands[0], operands[1]}, attributes);
+  expectMatrix(operands[2], forward.shape[0], forward.shape[1], "fused_lstm_cell_grad gradient");
+  return {DType::Float32, {forward.shape[0], forward.shape[1] / 2 * 5}};
+}
+
+Type inferFusedDotDense(const std::vector<Type>& operands, const Attributes&) {
+  const Type& left = operands[0];
+  if (left.rank() != 2) fail("fused_dot_dense operands must be rank 2, got {}", formatType(left));
+  expectMatrix(operands[1], left.shape[0], left.shape[1], "fused_dot_dense second operand");
+  const Type& kernel = operands[2];
+  if (kernel.rank() != 2 || kernel.shape[0] != 1)
+    fail("fused_dot_dense kernel must be [1, units], got {}", formatType(kernel));
+  if (operands[3].shape != Shape{kernel.shape[1]})
+    fail("fused_dot_dense bias must be [{}], got {}", kernel.shape[1], formatType(operands[3]));
+  return {DType::Float32, {left.shape[0], kernel.shape[1]}};
+}
+
 // Rules shared by several kinds.
 #define inferAdd inferBinary
 #define inferSub inferBinary

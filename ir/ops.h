@@ -20,6 +20,9 @@ inline constexpr int kOpKindCount = 0
 #include "ir/ops.def"
     ;
 
+/// Activations that fused ops apply, by number in their attributes (the model format's order).
+enum class Activation : int64_t { Linear = 0, Sigmoid = 1, HardSigmoid = 2, Tanh = 3, Relu = 4 };
+
 /// The static type of a value: element type and shape.
 struct Type {
   DType dtype = DType::Float32;

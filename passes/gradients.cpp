@@ -164,6 +164,45 @@ void binaryCrossEntropyGradient(GradientContext& c) {
   c.accumulate(0, gradient);
 }
 
+void fusedLstmCellGradient(GradientContext& c) {
+  int64_t units = c.operandShape(1)[1];
+  ValueId both =
+      c.builder.op(OpKind::FusedLstmCellGrad, {c.operand(0), c.operand(1), c.dy}, c.op.attributes);
+  if (c.needs(0)) c.accumulate(0, c.builder.slice(both, 1, 0, 4 * units));
+  if (c.needs(1)) c.accumulate(1, c.builder.slice(both, 1, 4 * units, 5 * units));
+}
+
+/// d(act(x))/dx · dy, from the activation's input x and output y.
+ValueId activationGradient(ir::Builder& builder, ir::Activation activation, ValueId x, ValueId y,
+                           ValueId dy) {
+  switch (activation) {
+    case ir::Activation::Linear: return dy;
+    case ir::Activation::Sigmoid: return builder.op(OpKind::SigmoidGrad, {y, dy});
+    case ir::Activation::HardSigmoid: return builder.op(OpKind::HardSigmoidGrad, {x, dy});
+    case ir::Activation::Tanh: return builder.op(OpKind::TanhGrad, {y, dy});
+    case ir::Activation::Relu: return builder.op(OpKind::ReluGrad, {x, dy});
+  }
+  return dy;
+}
+
+// The backward of the fused dot and dense layer, in plain ops: it is as cheap as the forward
+// (B x U work), and the products feed the LSTM's backward.
+void fusedDotDenseGradient(GradientContext& c) {
+  ir::Builder& b = c.builder;
+  ValueId left = c.operand(0), right = c.operand(1), kernel = c.operand(2);
+  ValueId product = b.mul(left, right);
+  ValueId dot = b.reduceSum(product, {1}, true);
+  ValueId preactivation = b.add(b.matmul(dot, kernel), c.operand(3));
+  auto activation = static_cast<ir::Activation>(c.op.attributes.getInt("activation"));
+  ValueId dpre = activationGradient(b, activation, preactivation, c.op.result, c.dy);
+
+  if (c.needs(2)) c.accumulate(2, b.matmul(dot, dpre, true, false));
+  if (c.needs(3)) c.accumulate(3, b.reduceSum(dpre, {0}, false));
+  ValueId ddot = b.matmul(dpre, kernel, false, true);
+  if (c.needs(0)) c.accumulate(0, b.mul(ddot, right));
+  if (c.needs(1)) c.accumulate(1, b.mul(ddot, left));
+}
+
 std::array<GradientRule, ir::kOpKindCount> makeTable() {
   std::array<GradientRule, ir::kOpKindCount> table{};
   auto set = [&](OpKind kind, GradientRule rule) { table[static_cast<size_t>(kind)] = rule; };
@@ -191,6 +230,8 @@ std::array<GradientRule, ir::kOpKindCount> makeTable() {
   set(OpKind::Pad, padGradient);
   set(OpKind::Concat, concatGradient);
   set(OpKind::BinaryCrossEntropy, binaryCrossEntropyGradient);
+  set(OpKind::FusedLstmCell, fusedLstmCellGradient);
+  set(OpKind::FusedDotDense, fusedDotDenseGradient);
   return table;
 }
 

@@ -21,6 +21,8 @@ struct PassOptions {
   bool keepGradientOutputs = false;
   /// Passes not to run, by name (dlc compile --disable-pass).
   std::set<std::string> disabled;
+  /// Run none of the fusion passes (dlc compile --no-fusion).
+  bool noFusion = false;
   /// Run the verifier after every pass (always on in debug builds).
   bool verifyEach = false;
   /// Print the graph after every pass to `log` (--print-ir-after-all).
@@ -35,6 +37,7 @@ struct Pass {
   const char* name;
   const char* summary;
   bool trainingOnly;
+  bool isFusion;  // turned off together by --no-fusion
   bool (*run)(ir::Graph& graph, const PassOptions& options);
 };
 
@@ -46,6 +49,10 @@ void runPipeline(ir::Graph& graph, const PassOptions& options);
 
 // The passes, one per file.
 bool inferShapes(ir::Graph& graph, const PassOptions& options);
+bool hoistLstmInputProjection(ir::Graph& graph, const PassOptions& options);
+bool fuseLstmCell(ir::Graph& graph, const PassOptions& options);
+bool fuseDotDense(ir::Graph& graph, const PassOptions& options);
+bool combineSliceGradients(ir::Graph& graph, const PassOptions& options);
 bool differentiate(ir::Graph& graph, const PassOptions& options);
 bool addOptimizerUpdates(ir::Graph& graph, const PassOptions& options);
 bool eliminateCommonSubexpressions(ir::Graph& graph, const PassOptions& options);

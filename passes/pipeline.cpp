@@ -13,12 +13,21 @@ namespace dlc::passes {
 
 const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> passes = {
-      {"infer-shapes", "recompute every result type from the inputs", false, &inferShapes},
-      {"autodiff", "reverse-mode gradients of the loss for every trainable weight", true,
+      {"infer-shapes", "recompute every result type from the inputs", false, false, &inferShapes},
+      {"hoist-lstm-input-projection", "one product of the whole sequence with an LSTM's kernel",
+       false, true, &hoistLstmInputProjection},
+      {"fuse-lstm-cell", "an LSTM step's gates and state updates in one op", false, true,
+       &fuseLstmCell},
+      {"fuse-dot-dense", "a dot product and the dense layer reading it in one op", false, true,
+       &fuseDotDense},
+      {"autodiff", "reverse-mode gradients of the loss for every trainable weight", true, false,
        &differentiate},
-      {"optimizer", "the optimizer's in-place weight updates", true, &addOptimizerUpdates},
-      {"cse", "merge ops that compute the same thing", false, &eliminateCommonSubexpressions},
-      {"dce", "remove ops whose results nobody uses", false, &eliminateDeadCode},
+      {"combine-slice-gradients", "the gradients of a value's slices as one concat", true, true,
+       &combineSliceGradients},
+      {"optimizer", "the optimizer's in-place weight updates", true, false, &addOptimizerUpdates},
+      {"cse", "merge ops that compute the same thing", false, false,
+       &eliminateCommonSubexpressions},
+      {"dce", "remove ops whose results nobody uses", false, false, &eliminateDeadCode},
   };
   return passes;
 }
@@ -31,7 +40,7 @@ void runPipeline(ir::Graph& graph, const PassOptions& options) {
 #endif
   for (const Pass& pass : pipeline()) {
     if (pass.trainingOnly && !options.training) continue;
-    if (options.disabled.count(pass.name)) {
+    if (options.disabled.count(pass.name) || (pass.isFusion && options.noFusion)) {
       if (options.verbose && options.log)
         fmt::print(*options.log, "pass {}: disabled\n", pass.name);
       continue;

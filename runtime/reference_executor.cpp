@@ -64,6 +64,35 @@ AxisSplit splitAt(const Shape& shape, int64_t axis) {
   return split;
 }
 
+template <typename Scalar>
+Scalar activate(ir::Activation kind, Scalar x) {
+  switch (kind) {
+    case ir::Activation::Linear: return x;
+    case ir::Activation::Sigmoid: return Scalar(1) / (Scalar(1) + std::exp(-x));
+    case ir::Activation::HardSigmoid:
+      return std::clamp(Scalar(0.2) * x + Scalar(0.5), Scalar(0), Scalar(1));
+    case ir::Activation::Tanh: return std::tanh(x);
+    case ir::Activation::Relu: return std::max(x, Scalar(0));
+  }
+  return x;
+}
+
+/// The activation's derivative at x, where y = activate(kind, x).
+template <typename Scalar>
+Scalar activationDerivative(ir::Activation kind, Scalar x, Scalar y) {
+  switch (kind) {
+    case ir::Activation::Linear: return Scalar(1);
+    case ir::Activation::Sigmoid: return y * (Scalar(1) - y);
+    case ir::Activation::HardSigmoid: {
+      Scalar ramp = Scalar(0.2) * x + Scalar(0.5);
+      return ramp > Scalar(0) && ramp < Scalar(1) ? Scalar(0.2) : Scalar(0);
+    }
+    case ir::Activation::Tanh: return Scalar(1) - y * y;
+    case ir::Activation::Relu: return x > Scalar(0) ? Scalar(1) : Scalar(0);
+  }
+  return Scalar(1);
+}
+
 int64_t normalized(int64_t axis, size_t rank) {
   return axis < 0 ? axis + static_cast<int64_t>(rank) : axis;
 }
@@ -370,6 +399,57 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
           if (p[i] < kEpsilon || p[i] > Scalar(1) - kEpsilon) continue;
           out[i] = dloss * (-y[i] / p[i] + (Scalar(1) - y[i]) / (Scalar(1) - p[i])) / count;
         }
+      }
+      break;
+    }
+
+    case OpKind::FusedLstmCell:
+    case OpKind::FusedLstmCellGrad: {
+      auto activation = static_cast<ir::Activation>(attributes.getInt("activation"));
+      auto recurrent = static_cast<ir::Activation>(attributes.getInt("recurrent_activation"));
+      const std::vector<Scalar>& z = in(0);
+      const std::vector<Scalar>& cell = in(1);
+      int64_t batch = shapeOf(1)[0], units = shapeOf(1)[1];
+      bool backward = op.kind == OpKind::FusedLstmCellGrad;
+      for (int64_t row = 0; row < batch; ++row) {
+        for (int64_t unit = 0; unit < units; ++unit) {
+          auto gate = [&](int64_t index) { return z[row * 4 * units + index * units + unit]; };
+          Scalar i = activate(recurrent, gate(0)), f = activate(recurrent, gate(1));
+          Scalar g = activate(activation, gate(2)), o = activate(recurrent, gate(3));
+          Scalar c = cell[row * units + unit];
+          Scalar next = f * c + i * g;
+          Scalar squashed = activate(activation, next);
+          if (!backward) {
+            out[row * 2 * units + unit] = o * squashed;
+            out[row * 2 * units + units + unit] = next;
+            continue;
+          }
+          const std::vector<Scalar>& d = in(2);
+          Scalar dh = d[row * 2 * units + unit];
+          Scalar dnext = d[row * 2 * units + units + unit] +
+                         dh * o * activationDerivative(activation, next, squashed);
+          Scalar* dz = &out[row * 5 * units];
+          dz[unit] = dnext * g * activationDerivative(recurrent, gate(0), i);
+          dz[units + unit] = dnext * c * activationDerivative(recurrent, gate(1), f);
+          dz[2 * units + unit] = dnext * i * activationDerivative(activation, gate(2), g);
+          dz[3 * units + unit] = dh * squashed * activationDerivative(recurrent, gate(3), o);
+          dz[4 * units + unit] = dnext * f;
+        }
+      }
+      break;
+    }
+    case OpKind::FusedDotDense: {
+      auto activation = static_cast<ir::Activation>(attributes.getInt("activation"));
+      const std::vector<Scalar>& a = in(0);
+      const std::vector<Scalar>& b = in(1);
+      const std::vector<Scalar>& kernel = in(2);
+      const std::vector<Scalar>& bias = in(3);
+      int64_t batch = shapeOf(0)[0], width = shapeOf(0)[1], units = outShape[1];
+      for (int64_t row = 0; row < batch; ++row) {
+        Scalar dot = 0;
+        for (int64_t k = 0; k < width; ++k) dot += a[row * width + k] * b[row * width + k];
+        for (int64_t n = 0; n < units; ++n)
+          out[row * units + n] = activate(activation, dot * kernel[n] + bias[n]);
       }
       break;
     }

@@ -1,11 +1,10 @@
 // Training end to end on small data: it learns, it resumes exactly, and predicting on raw text
 // agrees with running the graph on the ids.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include <random>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "frontend/model_io.h"
 #include "runtime/safetensors.h"
@@ -18,8 +17,9 @@ namespace {
 
 using testing::TemporaryDirectory;
 
-/// A Siamese LSTM small enough to train in a second. Its learning rate is high because the dot
-/// of two small initial LSTM states passes back tiny gradients: learning starts slowly.
+/// A Siamese LSTM small enough to train in a second. It compares the two states elementwise
+/// (Multiply, then Dense) rather than with one dot product: the dot of two small initial states
+/// starts on a plateau that the model leaves after a while that depends on the shuffling.
 std::string smallSiameseModel(int vocabulary, int sequenceLength) {
   return fmt::format(R"({{
     "name": "small_siamese", "inputs": ["q1", "q2"], "outputs": ["dense"],
@@ -27,13 +27,13 @@ std::string smallSiameseModel(int vocabulary, int sequenceLength) {
       {{ "name": "q1", "kind": "Input", "input": {{ "shape": [{1}] }} }},
       {{ "name": "q2", "kind": "Input", "input": {{ "shape": [{1}] }} }},
       {{ "name": "embedding", "kind": "Embedding", "inputs": ["q1", "q2"],
-         "embedding": {{ "input_dim": {0}, "output_dim": 8 }} }},
+         "embedding": {{ "input_dim": {0}, "output_dim": 16 }} }},
       {{ "name": "lstm", "kind": "LSTM", "inputs": ["embedding:0", "embedding:1"],
-         "lstm": {{ "units": 8 }} }},
-      {{ "name": "dot", "kind": "Dot", "inputs": ["lstm:0", "lstm:1"], "dot": {{ "axes": [1] }} }},
-      {{ "name": "dense", "kind": "Dense", "inputs": ["dot"],
+         "lstm": {{ "units": 16 }} }},
+      {{ "name": "product", "kind": "Multiply", "inputs": ["lstm:0", "lstm:1"] }},
+      {{ "name": "dense", "kind": "Dense", "inputs": ["product"],
          "dense": {{ "units": 1, "activation": "Sigmoid" }} }} ],
-    "training": {{ "optimizer": {{ "kind": "Adam", "learning_rate": 0.1 }} }},
+    "training": {{ "optimizer": {{ "kind": "Adam", "learning_rate": 0.05 }} }},
     "preprocessing": {{ "num_words": {2}, "sequence_length": {1}, "padding_value": {3},
                         "filters": "?", "split": " ", "text_inputs": ["q1", "q2"] }} }})",
                      vocabulary, sequenceLength, vocabulary - 2, vocabulary - 1);
@@ -50,8 +50,8 @@ std::vector<QuestionPair> toyPairs(int count, uint64_t seed) {
   for (int i = 0; i < count; ++i) {
     size_t topic = generator() % topics.size();
     bool duplicate = generator() % 2 == 0;
-    size_t other = duplicate ? topic : (topic + 1 + generator() % (topics.size() - 1)) %
-                                           topics.size();
+    size_t other =
+        duplicate ? topic : (topic + 1 + generator() % (topics.size() - 1)) % topics.size();
     pairs.push_back({openings[generator() % openings.size()] + " " + topics[topic] + "?",
                      openings[generator() % openings.size()] + " " + topics[other] + "?",
                      duplicate ? 1.0f : 0.0f});
@@ -73,13 +73,13 @@ std::string writePairsFile(const TemporaryDirectory& directory, const std::strin
 TEST(Training, LearnsALearnableToySet) {
   testing::ParsedModel parsed = testing::parseModelJson(smallSiameseModel(40, 8));
   TrainOptions options;
-  options.epochs = 20;
+  options.epochs = 30;
   options.batchSize = 32;
   options.seed = 3;
   std::vector<EpochResult> epochs =
       trainModel(parsed.model, parsed.analysis, toyPairs(1200, 7), options, "toy");
 
-  ASSERT_EQ(epochs.size(), 20u);
+  ASSERT_EQ(epochs.size(), 30u);
   EXPECT_LT(epochs.back().loss, 0.6 * epochs.front().loss);
   EXPECT_GT(epochs.back().accuracy, 0.85);
   EXPECT_GT(epochs.back().validationAccuracy, 0.85);  // pairs it did not train on
@@ -105,8 +105,8 @@ class TrainingCli : public ::testing::Test {
 
   void train(const std::string& arguments) {
     std::string errors;
-    ASSERT_EQ(testing::runDlc(fmt::format("train {} --data {} --batch-size 32 --seed 5 {}",
-                                          model_, data_, arguments),
+    ASSERT_EQ(testing::runDlc(fmt::format("train {} --data {} --batch-size 32 --seed 5 {}", model_,
+                                          data_, arguments),
                               nullptr, &errors),
               0)
         << errors;
@@ -158,9 +158,9 @@ TEST_F(TrainingCli, PredictOnRawTextAgreesWithRunOnTheIds) {
   std::string inputsPath = directory_.path("ids.safetensors");
   std::string outputsPath = directory_.path("out.safetensors");
   writeSafetensors(inputsPath, inputs);
-  ASSERT_EQ(testing::runDlc(fmt::format("run {} --inputs {} -o {}", trained, inputsPath,
-                                        outputsPath)),
-            0);
+  ASSERT_EQ(
+      testing::runDlc(fmt::format("run {} --inputs {} -o {}", trained, inputsPath, outputsPath)),
+      0);
   float probability = readSafetensors(outputsPath).at("dense").data<float>()[0];
   EXPECT_NEAR(std::stof(printed), probability, 1e-6);
   EXPECT_GT(probability, 0.0f);

@@ -1,0 +1,72 @@
+// Hoists an unrolled LSTM's input projection out of the recurrence: the T products
+// x_t · kernel (one per step, each B x D by D x 4U) become one (B·T x D by D x 4U) product on
+// the whole sequence, whose rows each step then reads.
+#include <map>
+
+#include "ir/builder.h"
+#include "passes/patterns.h"
+
+namespace dlc::passes {
+
+namespace {
+
+/// A step's product x_t · kernel, with x_t = reshape(slice(sequence, axis 1, t, t + 1)).
+struct StepProduct {
+  ir::ValueId result;
+  int64_t step;
+};
+
+}  // namespace
+
+bool hoistLstmInputProjection(ir::Graph& graph, const PassOptions& options) {
+  GraphIndex index(graph);
+  // Products grouped by (sequence, kernel).
+  std::map<std::pair<ir::ValueId, ir::ValueId>, std::vector<StepProduct>> groups;
+  std::map<std::pair<ir::ValueId, ir::ValueId>, std::string> origins;
+  for (const ir::Op& op : graph.ops()) {
+    if (op.kind != ir::OpKind::MatMul || op.attributes.has("transpose_a") ||
+        op.attributes.has("transpose_b"))
+      continue;
+    const ir::Op* reshape = index.producer(op.operands[0], ir::OpKind::Reshape);
+    const ir::Op* slice =
+        reshape ? index.producer(reshape->operands[0], ir::OpKind::Slice) : nullptr;
+    if (!slice || slice->attributes.getInt("axis") != 1) continue;
+    ir::ValueId sequence = slice->operands[0];
+    const Shape& shape = graph.type(sequence).shape;
+    int64_t start = slice->attributes.getInt("start");
+    if (shape.size() != 3 || slice->attributes.getInt("end") != start + 1) continue;
+    groups[{sequence, op.operands[1]}].push_back({op.result, start});
+    origins[{sequence, op.operands[1]}] = op.origin;
+  }
+
+  bool changed = false;
+  for (auto& [key, products] : groups) {
+    auto [sequence, kernel] = key;
+    const Shape& shape = graph.type(sequence).shape;
+    int64_t batch = shape[0], steps = shape[1], features = shape[2];
+    if (static_cast<int64_t>(products.size()) != steps) {
+      explainRefusal(options, "hoist-lstm-input-projection",
+                     "{} of {} steps multiply the same sequence and kernel", products.size(),
+                     steps);
+      continue;
+    }
+
+    ir::Builder builder(graph, origins[key]);
+    int64_t width = graph.type(kernel).shape[1];
+    ir::ValueId rows = builder.reshape(sequence, {batch * steps, features});
+    ir::ValueId projected = builder.matmul(rows, kernel);
+    ir::ValueId perStep = builder.reshape(projected, {batch, steps, width});
+    for (const StepProduct& product : products) {
+      ir::ValueId step = builder.slice(perStep, 1, product.step, product.step + 1);
+      ir::replaceAllUses(graph, product.result, builder.reshape(step, {batch, width}));
+    }
+    changed = true;
+  }
+  if (changed) {
+    ir::reorderTopologically(graph);
+    eliminateDeadCode(graph, options);
+  }
+  return changed;
+}
+
+}  // namespace dlc::passes
