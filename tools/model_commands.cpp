@@ -48,92 +48,99 @@ void addCompileCommand(CLI::App& app) {
     int64_t batch = 64;
     bool training = false;
     bool printAfterAll = false;
-XX, options->output,
+    bool verbose = false;
+    bool noFusion = false;
+    std::vector<std::string> disabled;
+  };
+  auto options = std::make_shared<Options>();
+  command->add_option("model", options->path, "Model file")->required();
+  command->add_option("-o,--output", options->output,
                       "Compiled graph to write (native code, memory plan, weights)");
-command
-    ->add_option("--emit", options->emit,
-                 "Print a stage instead: ir-lowered, ir (after the passes), llvm (the optimized "
-                 "LLVM IR), asm")
-    ->check(CLI::IsMember({"ir", "ir-lowered", "llvm", "asm"}));
-command->add_option("--batch", options->batch, "Batch size the graph is built for")
-    ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
-command->add_flag("--training", options->training,
-                  "Build the training step: loss, backward pass and optimizer updates");
-command->add_flag("--print-ir-after-all", options->printAfterAll,
-                  "Print the IR after every pass (on stderr)");
-command->add_option("--disable-pass", options->disabled, "Do not run this pass (repeatable)");
-command->add_flag("--no-fusion", options->noFusion, "Run none of the fusion passes");
-command->add_flag("-v,--verbose", options->verbose, "Say what each pass did, and timings");
-command->callback([=] {
-  std::set<std::string> disabled;
-  if (options->noFusion)
-    for (const passes::Pass& pass : passes::pipeline())
-      if (pass.isFusion) disabled.insert(pass.name);
-  for (const std::string& name : options->disabled) {
-    bool known = false;
-    for (const passes::Pass& pass : passes::pipeline()) known |= name == pass.name;
-    if (!known) fail("--disable-pass: there is no pass called '{}'", name);
-    disabled.insert(name);
-  }
-  if (!options->output.empty()) {
-    if (!options->emit.empty()) fail("give either -o to compile or --emit to print a stage");
-    auto compiled =
-        CompiledModel::compile(options->path, {options->batch, options->training, disabled});
-    compiled->save(options->output);
-    const codegen::MemoryPlan& plan = compiled->memoryPlan();
-    fmt::print(stderr, "compiled {} ({}, batch {}) in {:.0f} ms: {} ops, arena {:.1f} MiB -> {}\n",
-               options->path, options->training ? "training step" : "inference", options->batch,
-               1000 * compiled->compileSeconds(), compiled->graph().ops().size(),
-               plan.arenaBytes / 1048576.0, options->output);
-    return;
-  }
+  command
+      ->add_option("--emit", options->emit,
+                   "Print a stage instead: ir-lowered, ir (after the passes), llvm (the optimized "
+                   "LLVM IR), asm")
+      ->check(CLI::IsMember({"ir", "ir-lowered", "llvm", "asm"}));
+  command->add_option("--batch", options->batch, "Batch size the graph is built for")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  command->add_flag("--training", options->training,
+                    "Build the training step: loss, backward pass and optimizer updates");
+  command->add_flag("--print-ir-after-all", options->printAfterAll,
+                    "Print the IR after every pass (on stderr)");
+  command->add_option("--disable-pass", options->disabled, "Do not run this pass (repeatable)");
+  command->add_flag("--no-fusion", options->noFusion, "Run none of the fusion passes");
+  command->add_flag("-v,--verbose", options->verbose, "Say what each pass did, and timings");
+  command->callback([=] {
+    std::set<std::string> disabled;
+    if (options->noFusion)
+      for (const passes::Pass& pass : passes::pipeline())
+        if (pass.isFusion) disabled.insert(pass.name);
+    for (const std::string& name : options->disabled) {
+      bool known = false;
+      for (const passes::Pass& pass : passes::pipeline()) known |= name == pass.name;
+      if (!known) fail("--disable-pass: there is no pass called '{}'", name);
+      disabled.insert(name);
+    }
+    if (!options->output.empty()) {
+      if (!options->emit.empty()) fail("give either -o to compile or --emit to print a stage");
+      auto compiled =
+          CompiledModel::compile(options->path, {options->batch, options->training, disabled});
+      compiled->save(options->output);
+      const codegen::MemoryPlan& plan = compiled->memoryPlan();
+      fmt::print(stderr,
+                 "compiled {} ({}, batch {}) in {:.0f} ms: {} ops, arena {:.1f} MiB -> {}\n",
+                 options->path, options->training ? "training step" : "inference", options->batch,
+                 1000 * compiled->compileSeconds(), compiled->graph().ops().size(),
+                 plan.arenaBytes / 1048576.0, options->output);
+      return;
+    }
 
-  LoadedModel loaded = loadAnalyzedModel(options->path);
-  ir::Graph graph = lowerModel(loaded.model, loaded.analysis, {options->batch, options->training});
-  if (options->emit == "ir-lowered") {
-    fmt::print("{}", ir::printGraph(graph));
-    return;
-  }
-  passes::PassOptions passOptions;
-  passOptions.training = options->training;
-  if (loaded.model.training && loaded.model.training->optimizer)
-    passOptions.optimizer = *loaded.model.training->optimizer;
-  passOptions.disabled = disabled;
-  passOptions.printAfterAll = options->printAfterAll;
-  passOptions.verbose = options->verbose;
-  passOptions.log = &std::cerr;
-  passes::runPipeline(graph, passOptions);
-  if (options->emit.empty() || options->emit == "ir") {
-    fmt::print("{}", ir::printGraph(graph));
-    return;
-  }
-  auto code = codegen::CompiledGraph::compile(graph, {.reuseMemory = true, .keepText = true});
-  if (options->verbose)
-    fmt::print(stderr, "codegen: {:.0f} ms, arena {:.1f} MiB\n", 1000 * code->compileSeconds(),
-               code->memoryPlan().arenaBytes / 1048576.0);
-  fmt::print("{}", options->emit == "llvm" ? code->llvmIr() : code->assembly());
-});
-  }
+    LoadedModel loaded = loadAnalyzedModel(options->path);
+    ir::Graph graph =
+        lowerModel(loaded.model, loaded.analysis, {options->batch, options->training});
+    if (options->emit == "ir-lowered") {
+      fmt::print("{}", ir::printGraph(graph));
+      return;
+    }
+    passes::PassOptions passOptions;
+    passOptions.training = options->training;
+    if (loaded.model.training && loaded.model.training->optimizer)
+      passOptions.optimizer = *loaded.model.training->optimizer;
+    passOptions.disabled = disabled;
+    passOptions.printAfterAll = options->printAfterAll;
+    passOptions.verbose = options->verbose;
+    passOptions.log = &std::cerr;
+    passes::runPipeline(graph, passOptions);
+    if (options->emit.empty() || options->emit == "ir") {
+      fmt::print("{}", ir::printGraph(graph));
+      return;
+    }
+    auto code = codegen::CompiledGraph::compile(graph, {.reuseMemory = true, .keepText = true});
+    if (options->verbose)
+      fmt::print(stderr, "codegen: {:.0f} ms, arena {:.1f} MiB\n", 1000 * code->compileSeconds(),
+                 code->memoryPlan().arenaBytes / 1048576.0);
+    fmt::print("{}", options->emit == "llvm" ? code->llvmIr() : code->assembly());
+  });
+}
 
-  void
-  addConvertCommand(CLI::App & app) {
-    auto* command = app.add_subcommand(
-        "convert", "Convert a model between the binary form and the JSON text form");
-    auto input = std::make_shared<std::string>();
-    auto output = std::make_shared<std::string>();
-    command->add_option("model", *input, "Model file to read (either form)")->required();
-    command
-        ->add_option("-o,--output", *output, "File to write: JSON if it ends in .json, else binary")
-        ->required();
-    command->callback([=] {
-      schema::ModelT model = loadModel(*input);
-      analyzeModel(model, *input);
-      if (output->ends_with(".json")) {
-        writeFileAtomically(*output, modelToJson(model));
-      } else {
-        saveModel(model, *output);
-      }
-    });
-  }
+void addConvertCommand(CLI::App& app) {
+  auto* command = app.add_subcommand(
+      "convert", "Convert a model between the binary form and the JSON text form");
+  auto input = std::make_shared<std::string>();
+  auto output = std::make_shared<std::string>();
+  command->add_option("model", *input, "Model file to read (either form)")->required();
+  command
+      ->add_option("-o,--output", *output, "File to write: JSON if it ends in .json, else binary")
+      ->required();
+  command->callback([=] {
+    schema::ModelT model = loadModel(*input);
+    analyzeModel(model, *input);
+    if (output->ends_with(".json")) {
+      writeFileAtomically(*output, modelToJson(model));
+    } else {
+      saveModel(model, *output);
+    }
+  });
+}
 
 }  // namespace dlc::tools
