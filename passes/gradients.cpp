@@ -134,8 +134,14 @@ void transposeGradient(GradientContext& c) {
   c.accumulate(0, c.builder.transpose(c.dy, inverse));
 }
 
-void sliceGradient(GradientContext& c) {
+/// The op's "axis" attribute, counted from the front (shape rules also take negative axes).
+int64_t axisOf(const GradientContext& c) {
   int64_t axis = c.op.attributes.getInt("axis");
+  return axis < 0 ? axis + static_cast<int64_t>(c.operandShape(0).size()) : axis;
+}
+
+void sliceGradient(GradientContext& c) {
+  int64_t axis = axisOf(c);
   int64_t size = c.operandShape(0)[axis];
   int64_t start = c.op.attributes.getInt("start");
   int64_t end = c.op.attributes.getInt("end");
@@ -143,13 +149,13 @@ void sliceGradient(GradientContext& c) {
 }
 
 void padGradient(GradientContext& c) {
-  int64_t axis = c.op.attributes.getInt("axis");
+  int64_t axis = axisOf(c);
   int64_t before = c.op.attributes.getInt("before");
   c.accumulate(0, c.builder.slice(c.dy, axis, before, before + c.operandShape(0)[axis]));
 }
 
 void concatGradient(GradientContext& c) {
-  int64_t axis = c.op.attributes.getInt("axis");
+  int64_t axis = axisOf(c);
   int64_t offset = 0;
   for (int index = 0; index < static_cast<int>(c.op.operands.size()); ++index) {
     int64_t size = c.operandShape(index)[axis];
