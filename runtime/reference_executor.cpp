@@ -139,13 +139,20 @@ void ReferenceExecutor<Scalar>::setTensor(const std::string& name, const Tensor&
 }
 
 template <typename Scalar>
-Tensor ReferenceExecutor<Scalar>::getTensor(const std::string& name) const {
-  ir::ValueId id = namedValue(name);
+Tensor ReferenceExecutor<Scalar>::tensorOf(ir::ValueId id) const {
   const ir::Type& type = graph_.type(id);
   Tensor tensor(type.dtype, type.shape);
-  auto data = tensor.data<float>();
-  std::copy(buffers_[id].reals.begin(), buffers_[id].reals.end(), data.begin());
+  if (type.dtype == DType::Int32) {
+    std::copy(buffers_[id].ids.begin(), buffers_[id].ids.end(), tensor.data<int32_t>().begin());
+  } else {
+    std::copy(buffers_[id].reals.begin(), buffers_[id].reals.end(), tensor.data<float>().begin());
+  }
   return tensor;
+}
+
+template <typename Scalar>
+Tensor ReferenceExecutor<Scalar>::getTensor(const std::string& name) const {
+  return tensorOf(namedValue(name));
 }
 
 template <typename Scalar>
@@ -180,18 +187,8 @@ TensorMap ReferenceExecutor<Scalar>::run(const TensorMap& inputs) {
   }
 
   TensorMap outputs;
-  for (const ir::GraphOutput& output : graph_.outputs()) {
-    const ir::Type& type = graph_.type(output.value);
-    Tensor tensor(type.dtype, type.shape);
-    if (type.dtype == DType::Int32) {
-      std::copy(buffers_[output.value].ids.begin(), buffers_[output.value].ids.end(),
-                tensor.data<int32_t>().begin());
-    } else {
-      std::copy(buffers_[output.value].reals.begin(), buffers_[output.value].reals.end(),
-                tensor.data<float>().begin());
-    }
-    outputs[output.name] = std::move(tensor);
-  }
+  for (const ir::GraphOutput& output : graph_.outputs())
+    outputs[output.name] = tensorOf(output.value);
   return outputs;
 }
 

@@ -35,6 +35,8 @@ class ReferenceExecutor final : public Executor {
   };
 
   ir::ValueId namedValue(const std::string& name) const;
+  /// A value's buffer as a float32 or int32 tensor.
+  Tensor tensorOf(ir::ValueId id) const;
   void execute(const ir::Op& op);
 
   const ir::Graph& graph_;
