@@ -13,6 +13,8 @@
 #include "ir/builder.h"
 #include "ir/printer.h"
 #include "passes/pass.h"
+#include "runtime/jit_executor.h"
+#include "runtime/reference_executor.h"
 #include "runtime/session.h"
 #include "runtime/weights.h"
 #include "tests/test_support.h"
@@ -112,6 +114,28 @@ TEST_F(FusionStructure, HoistingProjectsEachSequenceOnce) {
       2 * kSteps);
 }
 
+TEST_F(FusionStructure, EmbeddingLookupsFlowIntoTheProjectionAndBackIntoTheTable) {
+  ir::Graph fused = buildGraph(parsed_, true, {});
+  // Forward: one lookup-and-product per question. Backward: the table's gradient scattered from
+  // the projection's, and the kernel's from the looked-up rows, one each per question.
+  EXPECT_EQ(countOps(fused, OpKind::Gather), 0);
+  EXPECT_EQ(countOps(fused, OpKind::ScatterAdd), 0);
+  EXPECT_EQ(countOps(fused, OpKind::FusedMatMulScatterAdd), 2);
+  int64_t forward = 0, transposed = 0;
+  for (const ir::Op& op : fused.ops()) {
+    if (op.kind != OpKind::FusedGatherMatMul) continue;
+    (op.attributes.getInt("transpose_a", 0) ? transposed : forward) += 1;
+    EXPECT_EQ(op.operands[0], fused.findNamed("embedding/embeddings"));
+  }
+  EXPECT_EQ(forward, 2);
+  EXPECT_EQ(transposed, 2);
+
+  ir::Graph unfused = buildGraph(parsed_, true, {{"fuse-embedding-gather"}});
+  EXPECT_EQ(countOps(unfused, OpKind::FusedGatherMatMul), 0);
+  EXPECT_EQ(countOps(unfused, OpKind::Gather), 2);
+  EXPECT_EQ(countOps(unfused, OpKind::ScatterAdd), 2);
+}
+
 TEST_F(FusionStructure, LstmCellsBecomeOneOpEachAndTheirGradientsToo) {
   ir::Graph fused = buildGraph(parsed_, true, {});
   EXPECT_EQ(countOps(fused, OpKind::FusedLstmCell), 2 * kSteps);
@@ -156,7 +180,8 @@ TEST_F(FusionStructure, NoFusionRunsNoneOfThem) {
 
 TEST_F(FusionStructure, TheIrDumpNamesEveryFusion) {
   std::string text = ir::printGraph(buildGraph(parsed_, true, {}));
-  for (const char* name : {"fused_lstm_cell(", "fused_lstm_cell_grad(", "fused_dot_dense("})
+  for (const char* name : {"fused_gather_matmul(", "fused_matmul_scatter_add(", "fused_lstm_cell(",
+                           "fused_lstm_cell_grad(", "fused_dot_dense("})
     EXPECT_NE(text.find(name), std::string::npos) << name;
 }
 
@@ -242,6 +267,34 @@ TEST(FusionRefusals, LstmCellLeavesAGateThatIsAlsoAnOutput) {
   EXPECT_NE(log.find("not fused"), std::string::npos) << log;
 }
 
+/// An embedding lookup read by a product; `exposeRows` also outputs the looked-up rows.
+ir::Graph lookupGraph(bool exposeRows) {
+  ir::Graph graph("lookup");
+  ir::ValueId table = graph.addWeight("table", {DType::Float32, {5, 3}}, true);
+  ir::ValueId ids = graph.addInput("ids", {DType::Int32, {2, 4}});
+  ir::ValueId kernel = graph.addWeight("kernel", {DType::Float32, {3, 8}}, true);
+  ir::Builder builder(graph, "embedding");
+  ir::ValueId rows = builder.op(OpKind::Gather, {table, ids});
+  graph.addOutput("projected", builder.matmul(builder.reshape(rows, {8, 3}), kernel));
+  if (exposeRows) graph.addOutput("rows", rows);
+  return graph;
+}
+
+TEST(FusionRefusals, EmbeddingGatherLeavesRowsThatAreAlsoAnOutput) {
+  ir::Graph fusable = lookupGraph(false);
+  bool changed = false;
+  runPassVerbosely(fusable, passes::fuseEmbeddingGather, &changed);
+  EXPECT_TRUE(changed);
+  EXPECT_EQ(countOps(fusable, OpKind::FusedGatherMatMul), 1);
+  EXPECT_EQ(countOps(fusable, OpKind::Gather), 0);
+
+  ir::Graph exposed = lookupGraph(true);
+  std::string log = runPassVerbosely(exposed, passes::fuseEmbeddingGather, &changed);
+  EXPECT_FALSE(changed);
+  EXPECT_EQ(countOps(exposed, OpKind::Gather), 1);
+  EXPECT_NE(log.find("is a graph output"), std::string::npos) << log;
+}
+
 // Numbers: each pass on against off, on both executors.
 
 float maxAbsDifference(const Tensor& a, const Tensor& b) {
@@ -314,12 +367,54 @@ std::string numbersCaseName(const ::testing::TestParamInfo<NumbersCase>& info) {
   return name;
 }
 
+// The JIT's fused lookups work a tile of rows at a time (32 rows of 512 floats): 100 ids make
+// three full tiles and a partial one, which must agree with the reference's whole products.
+TEST(FusedLookupKernels, EveryTileAgreesWithTheReference) {
+  constexpr int64_t rows = 50, width = 512, columns = 7, count = 100;
+  ir::Graph graph("lookups");
+  ir::ValueId table = graph.addWeight("table", {DType::Float32, {rows, width}}, true);
+  ir::ValueId kernel = graph.addWeight("kernel", {DType::Float32, {width, columns}}, true);
+  ir::ValueId ids = graph.addInput("ids", {DType::Int32, {5, count / 5}});
+  ir::ValueId dy = graph.addInput("dy", {DType::Float32, {count, columns}});
+  ir::Builder builder(graph, "lookups");
+  graph.addOutput("projected", builder.op(OpKind::FusedGatherMatMul, {table, ids, kernel}));
+  graph.addOutput("kernel_gradient", builder.op(OpKind::FusedGatherMatMul, {table, ids, dy},
+                                                {{"transpose_a", int64_t{1}}}));
+  graph.addOutput("table_gradient",
+                  builder.op(OpKind::FusedMatMulScatterAdd, {ids, dy, kernel}, {{"rows", rows}}));
+
+  auto filled = [](Shape shape, float step) {
+    Tensor tensor(DType::Float32, std::move(shape));
+    auto data = tensor.data<float>();
+    for (size_t i = 0; i < data.size(); ++i) data[i] = std::sin(step * float(i));
+    return tensor;
+  };
+  Tensor idValues(DType::Int32, {5, count / 5});
+  auto idData = idValues.data<int32_t>();
+  for (int64_t i = 0; i < count; ++i) idData[i] = i % 3 == 0 ? rows - 1 : (i * 7) % 13;
+  TensorMap inputs = {{"ids", idValues}, {"dy", filled({count, columns}, 0.37f)}};
+
+  JitExecutor jit(graph);
+  ReferenceExecutor<float> reference(graph);
+  for (Executor* executor : std::initializer_list<Executor*>{&jit, &reference}) {
+    executor->setTensor("table", filled({rows, width}, 0.011f));
+    executor->setTensor("kernel", filled({width, columns}, 0.023f));
+  }
+  TensorMap fromJit = jit.run(inputs);
+  TensorMap expected = reference.run(inputs);
+  for (const auto& [name, tensor] : expected) {
+    EXPECT_GT(maxAbs(tensor), 0.0f) << name;
+    EXPECT_LE(maxAbsDifference(fromJit.at(name), tensor), 1e-4f * maxAbs(tensor)) << name;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     EachPass, FusionNumbers,
     ::testing::Combine(::testing::Values("Sigmoid", "HardSigmoid"),
                        ::testing::Values(ExecutorKind::Reference, ExecutorKind::Jit),
-                       ::testing::Values("hoist-lstm-input-projection", "fuse-lstm-cell",
-                                         "fuse-dot-dense", "combine-slice-gradients", "all")),
+                       ::testing::Values("hoist-lstm-input-projection", "fuse-embedding-gather",
+                                         "fuse-lstm-cell", "fuse-dot-dense",
+                                         "combine-slice-gradients", "all")),
     numbersCaseName);
 
 }  // namespace
