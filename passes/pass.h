@@ -50,6 +50,7 @@ void runPipeline(ir::Graph& graph, const PassOptions& options);
 // The passes, one per file.
 bool inferShapes(ir::Graph& graph, const PassOptions& options);
 bool hoistLstmInputProjection(ir::Graph& graph, const PassOptions& options);
+bool fuseEmbeddingGather(ir::Graph& graph, const PassOptions& options);
 bool fuseLstmCell(ir::Graph& graph, const PassOptions& options);
 bool fuseDotDense(ir::Graph& graph, const PassOptions& options);
 bool combineSliceGradients(ir::Graph& graph, const PassOptions& options);

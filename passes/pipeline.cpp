@@ -16,6 +16,8 @@ const std::vector<Pass>& pipeline() {
       {"infer-shapes", "recompute every result type from the inputs", false, false, &inferShapes},
       {"hoist-lstm-input-projection", "one product of the whole sequence with an LSTM's kernel",
        false, true, &hoistLstmInputProjection},
+      {"fuse-embedding-gather", "an embedding lookup and the product reading it in one op", false,
+       true, &fuseEmbeddingGather},
       {"fuse-lstm-cell", "an LSTM step's gates and state updates in one op", false, true,
        &fuseLstmCell},
       {"fuse-dot-dense", "a dot product and the dense layer reading it in one op", false, true,

@@ -44,12 +44,16 @@ Tensor JitExecutor::getTensor(const std::string& name) const {
 
 void JitExecutor::checkIds(const TensorMap& inputs) const {
   for (const ir::Op& op : graph_.ops()) {
-    if (op.kind != ir::OpKind::Gather && op.kind != ir::OpKind::ScatterAdd) continue;
-    ir::ValueId ids = op.operands[op.kind == ir::OpKind::Gather ? 1 : 0];
+    // Lookups read ids as their operand 1 and rows of operand 0; scatters read ids as their
+    // operand 0 and write rows of their result.
+    bool lookup = op.kind == ir::OpKind::Gather || op.kind == ir::OpKind::FusedGatherMatMul;
+    bool scatter =
+        op.kind == ir::OpKind::ScatterAdd || op.kind == ir::OpKind::FusedMatMulScatterAdd;
+    if (!lookup && !scatter) continue;
+    ir::ValueId ids = op.operands[lookup ? 1 : 0];
     const ir::Value& value = graph_.value(ids);
     if (value.kind != ir::ValueKind::Input) continue;
-    int64_t rows = op.kind == ir::OpKind::Gather ? graph_.type(op.operands[0]).shape[0]
-                                                 : graph_.type(op.result).shape[0];
+    int64_t rows = lookup ? graph_.type(op.operands[0]).shape[0] : graph_.type(op.result).shape[0];
     for (int32_t id : inputs.at(value.name).data<int32_t>())
       if (id < 0 || id >= rows)
         fail("layer '{}': token id {} in input '{}' is out of range [0, {})", op.origin, id,

@@ -451,6 +451,39 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
       break;
     }
 
+    case OpKind::FusedGatherMatMul:
+    case OpKind::FusedMatMulScatterAdd: {
+      // The oracle materializes the rows the JIT's kernels never hold whole.
+      using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+      bool gathering = op.kind == OpKind::FusedGatherMatMul;
+      const std::vector<int32_t>& indices = ids(gathering ? 1 : 0);
+      const Shape& bShape = shapeOf(2);
+      Eigen::Map<const Matrix> b(in(2).data(), bShape[0], bShape[1]);
+      int64_t rows = gathering ? shapeOf(0)[0] : outShape[0];
+      for (int32_t id : indices)
+        if (id < 0 || id >= rows)
+          fail("layer '{}': token id {} is out of range [0, {})", op.origin, id, rows);
+      auto count = static_cast<int64_t>(indices.size());
+      if (gathering) {
+        int64_t width = shapeOf(0)[1];
+        Matrix gathered(count, width);
+        for (int64_t i = 0; i < count; ++i)
+          for (int64_t j = 0; j < width; ++j) gathered(i, j) = in(0)[indices[i] * width + j];
+        Eigen::Map<Matrix> c(out.data(), outShape[0], outShape[1]);
+        if (attributes.getInt("transpose_a", 0) != 0)
+          c.noalias() = gathered.transpose() * b;
+        else
+          c.noalias() = gathered * b;
+      } else {
+        Eigen::Map<const Matrix> dy(in(1).data(), count, bShape[1]);
+        Matrix updates = dy * b.transpose();
+        int64_t width = outShape[1];
+        for (int64_t i = 0; i < count; ++i)
+          for (int64_t j = 0; j < width; ++j) out[indices[i] * width + j] += updates(i, j);
+      }
+      break;
+    }
+
     case OpKind::AdamUpdate: {
       std::vector<Scalar>& weight = in(0);
       const std::vector<Scalar>& gradient = in(1);
