@@ -58,35 +58,10 @@ TEST_P(ModelGradients, MatchCentralDifferencesInDouble) {
   for (const ir::Op& op : model_.graph.ops()) fused |= op.kind == ir::OpKind::FusedLstmCell;
   EXPECT_EQ(fused, std::get<1>(GetParam())) << "fusion did not do what the case is about";
 
-  ReferenceExecutor<double> executor(model_.graph);
-  for (const auto& [name, tensor] : model_.weights) executor.setTensor(name, tensor);
-  auto loss = [&] {
-    executor.run(model_.inputs);
-    return executor.outputValues(kLossOutput).at(0);
-  };
-  loss();
-  std::map<std::string, std::vector<double>> gradients;
-  for (const auto& [name, tensor] : model_.weights)
-    gradients[name] = executor.outputValues(passes::gradientOutputName(name));
-
-  constexpr double kStep = 1e-6;
-  for (const auto& [name, analytic] : gradients) {
-    std::vector<double>& values = executor.values(name);
-    double largest = 0;
-    for (size_t i = 0; i < values.size(); ++i) {
-      double original = values[i];
-      values[i] = original + kStep;
-      double above = loss();
-      values[i] = original - kStep;
-      double below = loss();
-      values[i] = original;
-      double numeric = (above - below) / (2 * kStep);
-      EXPECT_NEAR(analytic[i], numeric, 1e-8 * std::max(1.0, std::abs(numeric)))
-          << "d loss / d " << name << "[" << i << "]";
-      largest = std::max(largest, std::abs(analytic[i]));
-    }
-    EXPECT_GT(largest, 1e-6) << "the gradient of " << name << " is (almost) all zeros";
-  }
+  std::vector<std::string> weights;
+  for (const auto& [name, tensor] : model_.weights) weights.push_back(name);
+  testing::expectGradientsMatchCentralDifferences(model_.graph, model_.weights, model_.inputs,
+                                                  weights);
 }
 
 TEST_P(ModelGradients, OnTheJitAgreeWithDoublePrecision) {
