@@ -1,7 +1,9 @@
-// The gradients of a whole (small) Siamese LSTM as the pass pipeline builds them, with the fusion
-// passes on and off: central differences in double on the reference executor for every weight
-// element, and the JIT's float gradients against them with the memory plan on and off. Token ids
-// repeat within and across the two questions, so the embedding's gradient must add up.
+// The gradients of whole small models as the pass pipeline builds them, with the fusion passes on
+// and off: central differences in double on the reference executor for every weight element,
+// and the JIT's float gradients against them with the memory plan on and off. The models are the
+// golden Siamese LSTMs (both recurrent activations) and tests/data/every_layer.model.json, which
+// uses every layer kind (a sequence-returning LSTM, Dense on a rank-3 input, an LSTM without
+// bias...). Token ids repeat within and across inputs, so the embedding's gradient must add up.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -22,11 +24,10 @@ struct SmallModel {
   TensorMap weights, inputs;
 };
 
-/// The golden case's model (5 steps, 8 features, 6 units) at batch 3, through the pipeline
-/// without the optimizer, keeping the "grad/<weight>" outputs.
-SmallModel buildSmallModel(const std::string& recurrentActivation, bool fusion) {
-  std::string json = testing::readText(
-      testing::sourcePath("tests/data/golden/siamese_" + recurrentActivation + ".model.json"));
+/// A model of tests/data at batch 3, through the pipeline without the optimizer, keeping the
+/// "grad/<weight>" outputs.
+SmallModel buildSmallModel(const std::string& file, bool fusion) {
+  std::string json = testing::readText(testing::sourcePath("tests/data/" + file));
   SmallModel small{testing::parseModelJson(json), ir::Graph(), {}, {}};
   small.graph = lowerModel(small.parsed.model, small.parsed.analysis, {3, true});
   passes::PassOptions options;
@@ -39,15 +40,18 @@ SmallModel buildSmallModel(const std::string& recurrentActivation, bool fusion) 
   small.weights = initializeWeights(small.parsed.analysis, 5);
   // Larger than Keras's initial embeddings, so that the LSTM's gates move off their linear parts.
   for (float& value : small.weights.at("embedding/embeddings").data<float>()) value *= 20;
-  small.inputs["question1"] =
-      Tensor::fromInts({3, 5}, {1, 2, 3, 2, 1, 4, 4, 4, 0, 29, 7, 1, 7, 1, 7});
-  small.inputs["question2"] =
-      Tensor::fromInts({3, 5}, {2, 1, 9, 9, 3, 5, 0, 4, 4, 28, 1, 7, 1, 2, 3});
+  int32_t next = 0;
+  for (const std::string& name : small.parsed.model.inputs) {
+    const ir::Type& type = small.graph.type(small.graph.findNamed(name));
+    std::vector<int32_t> ids;
+    for (int64_t i = 0; i < type.numElements(); ++i) ids.push_back((next++ * 7) % 11);
+    small.inputs[name] = Tensor::fromInts(type.shape, ids);
+  }
   small.inputs[kLabelsInput] = Tensor::fromFloats({3, 1}, {1, 0, 1});
   return small;
 }
 
-/// (recurrent activation, fusion on)
+/// (model file, fusion on)
 class ModelGradients : public ::testing::TestWithParam<std::tuple<std::string, bool>> {
  protected:
   SmallModel model_ = buildSmallModel(std::get<0>(GetParam()), std::get<1>(GetParam()));
@@ -87,13 +91,39 @@ TEST_P(ModelGradients, OnTheJitAgreeWithDoublePrecision) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(SiameseLstm, ModelGradients,
-                         ::testing::Combine(::testing::Values("sigmoid", "hard_sigmoid"),
-                                            ::testing::Bool()),
-                         [](const auto& info) {
-                           return std::get<0>(info.param) +
-                                  (std::get<1>(info.param) ? "_fused" : "_unfused");
-                         });
+TEST_P(ModelGradients, AreTheSameWithAndWithoutFusion) {
+  SmallModel other = buildSmallModel(std::get<0>(GetParam()), !std::get<1>(GetParam()));
+  ReferenceExecutor<double> ours(model_.graph), theirs(other.graph);
+  for (const auto& [name, tensor] : model_.weights) {
+    ours.setTensor(name, tensor);
+    theirs.setTensor(name, tensor);
+  }
+  ours.run(model_.inputs);
+  theirs.run(other.inputs);
+
+  ASSERT_EQ(model_.graph.outputs().size(), other.graph.outputs().size());
+  for (const ir::GraphOutput& output : model_.graph.outputs()) {
+    const std::vector<double>& a = ours.outputValues(output.name);
+    const std::vector<double>& b = theirs.outputValues(output.name);
+    ASSERT_EQ(a.size(), b.size()) << output.name;
+    for (size_t i = 0; i < a.size(); ++i)
+      EXPECT_NEAR(a[i], b[i], 1e-12 * std::max(1.0, std::abs(b[i])))
+          << output.name << "[" << i << "]";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    SmallModels, ModelGradients,
+    ::testing::Combine(::testing::Values("golden/siamese_sigmoid.model.json",
+                                         "golden/siamese_hard_sigmoid.model.json",
+                                         "every_layer.model.json"),
+                       ::testing::Bool()),
+    [](const auto& info) {
+      std::string file = std::get<0>(info.param);
+      std::string stem = file.substr(file.rfind('/') + 1);
+      stem = stem.substr(0, stem.find('.'));
+      return stem + (std::get<1>(info.param) ? "_fused" : "_unfused");
+    });
 
 }  // namespace
 }  // namespace dlc
