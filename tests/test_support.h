@@ -3,9 +3,12 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "frontend/layers.h"
 #include "frontend/model_io.h"
+#include "ir/graph.h"
+#include "support/tensor.h"
 
 namespace dlc::testing {
 
@@ -37,5 +40,13 @@ struct ParsedModel {
   ModelAnalysis analysis;
 };
 ParsedModel parseModelJson(const std::string& json, const std::string& source = "test.json");
+
+/// Checks autodiff's "grad/<weight>" outputs of `graph` against central differences of its
+/// "loss" output, in double precision on the reference executor, for every element of each of
+/// `weights`; and that each of those gradients has a nonzero element, so that a rule returning
+/// zeros cannot pass. `values` sets the weights and state, `inputs` feeds every run.
+void expectGradientsMatchCentralDifferences(const ir::Graph& graph, const TensorMap& values,
+                                            const TensorMap& inputs,
+                                            const std::vector<std::string>& weights);
 
 }  // namespace dlc::testing
