@@ -51,13 +51,20 @@ void orFail(llvm::Error error, const char* what) {
   if (error) fail("codegen: {}: {}", what, llvm::toString(std::move(error)));
 }
 
-/// The entry: one call per op, with pointers into the arena or to the externals.
-void emitEntry(llvm::Module& module, const ir::Graph& graph, const MemoryPlan& plan,
-               const std::vector<int32_t>& externalIndex) {
+/// The names of the two entries: the ops on weights alone (run when weights are bound) and the
+/// others (run on every run).
+constexpr const char* kBindEntry = "dlc_graph_bind";
+constexpr const char* kRunEntry = "dlc_graph";
+
+/// An entry: one call per op whose weightOnlyOps flag is `weightOnly`, with pointers into the
+/// arena or to the externals.
+void emitEntry(llvm::Module& module, KernelEmitter& kernels, const ir::Graph& graph,
+               const MemoryPlan& plan, const std::vector<int32_t>& externalIndex, bool weightOnly) {
   llvm::LLVMContext& context = module.getContext();
   auto* ptr = llvm::PointerType::get(context, 0);
   auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(context), {ptr, ptr}, false);
-  auto* entry = llvm::Function::Create(type, llvm::Function::ExternalLinkage, "dlc_graph", module);
+  auto* entry = llvm::Function::Create(type, llvm::Function::ExternalLinkage,
+                                       weightOnly ? kBindEntry : kRunEntry, module);
   llvm::IRBuilder<> builder(llvm::BasicBlock::Create(context, "entry", entry));
   llvm::Value* arena = entry->getArg(0);
   llvm::Value* externals = entry->getArg(1);
@@ -71,8 +78,10 @@ void emitEntry(llvm::Module& module, const ir::Graph& graph, const MemoryPlan& p
     return builder.CreateLoad(ptr, slot);
   };
 
-  KernelEmitter kernels(module, graph);
-  for (const ir::Op& op : graph.ops()) {
+  std::vector<bool> weightOnlyOps = ir::weightOnlyOps(graph);
+  for (size_t index = 0; index < graph.ops().size(); ++index) {
+    if (weightOnlyOps[index] != weightOnly) continue;
+    const ir::Op& op = graph.ops()[index];
     std::vector<llvm::Value*> arguments;
     for (ir::ValueId operand : op.operands) arguments.push_back(pointerTo(operand));
     if (op.result != ir::kNoValue) arguments.push_back(pointerTo(op.result));
@@ -130,7 +139,7 @@ struct CompiledGraph::Impl {
   MemoryPlan plan;
   std::vector<ir::ValueId> externals;
   std::unique_ptr<llvm::orc::LLJIT> jit;
-  EntryFunction entry = nullptr;
+  EntryFunction entry = nullptr, bind = nullptr;
   std::string llvmIr, assembly, objectCode;
   double compileSeconds = 0;
 
@@ -148,7 +157,8 @@ struct CompiledGraph::Impl {
            "defining runtime symbols");
     auto buffer = llvm::MemoryBuffer::getMemBufferCopy(objectCode, "dlc_graph.o");
     orFail(jit->addObjectFile(std::move(buffer)), "linking the object code");
-    entry = orFail(jit->lookup("dlc_graph"), "looking up the entry").toPtr<EntryFunction>();
+    entry = orFail(jit->lookup(kRunEntry), "looking up the entry").toPtr<EntryFunction>();
+    bind = orFail(jit->lookup(kBindEntry), "looking up the entry").toPtr<EntryFunction>();
   }
 };
 
@@ -176,7 +186,9 @@ std::unique_ptr<CompiledGraph> CompiledGraph::compile(const ir::Graph& graph,
   llvm::Module module(graph.name(), context);
   module.setDataLayout(machine->createDataLayout());
   module.setTargetTriple(machine->getTargetTriple().str());
-  emitEntry(module, graph, impl->plan, externalIndex);
+  KernelEmitter kernels(module, graph);
+  for (bool weightOnly : {true, false})
+    emitEntry(module, kernels, graph, impl->plan, externalIndex, weightOnly);
   std::string problems;
   llvm::raw_string_ostream problemStream(problems);
   if (llvm::verifyModule(module, &problemStream))
@@ -208,6 +220,7 @@ std::unique_ptr<CompiledGraph> CompiledGraph::load(const ir::Graph& graph, Memor
   if (static_cast<int32_t>(plan.offsets.size()) != graph.valueCount())
     fail("the memory plan does not fit the graph");
   verifyMemoryPlan(graph, plan);
+  plan.persistentBytes = persistentBytes(graph, plan);
   auto impl = std::make_unique<Impl>();
   impl->plan = std::move(plan);
   impl->listExternals(graph);
@@ -222,6 +235,9 @@ const MemoryPlan& CompiledGraph::memoryPlan() const { return impl_->plan; }
 const std::vector<ir::ValueId>& CompiledGraph::externalValues() const { return impl_->externals; }
 void CompiledGraph::run(std::byte* arena, void* const* externals) const {
   impl_->entry(arena, externals);
+}
+void CompiledGraph::bindWeights(std::byte* arena, void* const* externals) const {
+  impl_->bind(arena, externals);
 }
 const std::string& CompiledGraph::llvmIr() const { return impl_->llvmIr; }
 const std::string& CompiledGraph::assembly() const { return impl_->assembly; }

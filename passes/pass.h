@@ -51,6 +51,7 @@ void runPipeline(ir::Graph& graph, const PassOptions& options);
 bool inferShapes(ir::Graph& graph, const PassOptions& options);
 bool hoistLstmInputProjection(ir::Graph& graph, const PassOptions& options);
 bool fuseEmbeddingGather(ir::Graph& graph, const PassOptions& options);
+bool foldEmbeddingProjection(ir::Graph& graph, const PassOptions& options);
 bool fuseLstmCell(ir::Graph& graph, const PassOptions& options);
 bool fuseDotDense(ir::Graph& graph, const PassOptions& options);
 bool combineSliceGradients(ir::Graph& graph, const PassOptions& options);

@@ -62,13 +62,19 @@ inline std::optional<ir::Activation> activationOf(ir::OpKind kind) {
   }
 }
 
+/// Says, at -v, what a pass decided and why.
+template <typename... Args>
+void explainDecision(const PassOptions& options, const char* pass,
+                     fmt::format_string<Args...> format, Args&&... args) {
+  if (!options.verbose || !options.log) return;
+  fmt::print(*options.log, "pass {}: {}\n", pass, fmt::format(format, std::forward<Args>(args)...));
+}
+
 /// Says, at -v, why a pass left something alone.
 template <typename... Args>
 void explainRefusal(const PassOptions& options, const char* pass,
                     fmt::format_string<Args...> format, Args&&... args) {
-  if (!options.verbose || !options.log) return;
-  fmt::print(*options.log, "pass {}: not fused: {}\n", pass,
-             fmt::format(format, std::forward<Args>(args)...));
+  explainDecision(options, pass, "not fused: {}", fmt::format(format, std::forward<Args>(args)...));
 }
 
 }  // namespace dlc::passes

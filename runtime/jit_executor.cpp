@@ -30,6 +30,7 @@ void JitExecutor::setTensor(const std::string& name, const Tensor& tensor) {
       fail("'{}' must be {}, got {}{}", name, ir::formatType(value.type), dtypeName(tensor.dtype()),
            formatShape(tensor.shape()));
     std::memcpy(storage_[index].bytes().data(), tensor.bytes().data(), tensor.byteSize());
+    if (value.kind == ir::ValueKind::Weight) weightsBound_ = false;
     return;
   }
   fail("the graph has no weight, state or input named '{}'", name);
@@ -69,9 +70,14 @@ TensorMap JitExecutor::run(const TensorMap& inputs) {
   }
   checkIds(inputs);
 
+  const codegen::MemoryPlan& plan = compiled_->memoryPlan();
   if (poisonArena_) {
     // All bytes 0xFF: every float in the arena is a NaN until a kernel writes it.
-    std::memset(arena_.get(), 0xFF, compiled_->memoryPlan().arenaBytes);
+    std::memset(arena_.get() + plan.persistentBytes, 0xFF, plan.arenaBytes - plan.persistentBytes);
+  }
+  if (!weightsBound_) {
+    compiled_->bindWeights(arena_.get(), externals_.data());
+    weightsBound_ = true;
   }
   compiled_->run(arena_.get(), externals_.data());
 

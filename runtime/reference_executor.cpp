@@ -101,7 +101,10 @@ int64_t normalized(int64_t axis, size_t rank) {
 
 template <typename Scalar>
 ReferenceExecutor<Scalar>::ReferenceExecutor(const ir::Graph& graph)
-    : graph_(graph), buffers_(graph.valueCount()), lastUse_(graph.valueCount(), -1) {
+    : graph_(graph),
+      buffers_(graph.valueCount()),
+      lastUse_(graph.valueCount(), -1),
+      weightOnly_(ir::weightOnlyOps(graph)) {
   for (ir::ValueId id = 0; id < graph.valueCount(); ++id) {
     const ir::Value& value = graph.value(id);
     if (value.kind != ir::ValueKind::Weight && value.kind != ir::ValueKind::State) continue;
@@ -112,6 +115,8 @@ ReferenceExecutor<Scalar>::ReferenceExecutor(const ir::Graph& graph)
     for (ir::ValueId operand : ops[index].operands) lastUse_[operand] = static_cast<int32_t>(index);
   for (const ir::GraphOutput& output : graph.outputs())
     lastUse_[output.value] = std::numeric_limits<int32_t>::max();
+  for (size_t index = 0; index < ops.size(); ++index)
+    if (weightOnly_[index]) lastUse_[ops[index].result] = std::numeric_limits<int32_t>::max();
 }
 
 template <typename Scalar>
@@ -129,6 +134,7 @@ void ReferenceExecutor<Scalar>::setTensor(const std::string& name, const Tensor&
     fail("'{}' must be {}, got {}{}", name, ir::formatType(type), dtypeName(tensor.dtype()),
          formatShape(tensor.shape()));
   Buffer& buffer = buffers_[id];
+  if (graph_.value(id).kind == ir::ValueKind::Weight) weightsBound_ = false;
   if (tensor.dtype() == DType::Int32) {
     auto data = tensor.data<int32_t>();
     buffer.ids.assign(data.begin(), data.end());
@@ -157,6 +163,7 @@ Tensor ReferenceExecutor<Scalar>::getTensor(const std::string& name) const {
 
 template <typename Scalar>
 std::vector<Scalar>& ReferenceExecutor<Scalar>::values(const std::string& name) {
+  weightsBound_ = false;
   return buffers_[namedValue(name)].reals;
 }
 
@@ -177,7 +184,13 @@ TensorMap ReferenceExecutor<Scalar>::run(const TensorMap& inputs) {
   }
 
   const auto& ops = graph_.ops();
+  if (!weightsBound_) {
+    for (size_t index = 0; index < ops.size(); ++index)
+      if (weightOnly_[index]) execute(ops[index]);
+    weightsBound_ = true;
+  }
   for (size_t index = 0; index < ops.size(); ++index) {
+    if (weightOnly_[index]) continue;
     execute(ops[index]);
     // Free results whose last reader was this op.
     for (ir::ValueId operand : ops[index].operands)

@@ -136,6 +136,32 @@ TEST_F(FusionStructure, EmbeddingLookupsFlowIntoTheProjectionAndBackIntoTheTable
   EXPECT_EQ(countOps(unfused, OpKind::ScatterAdd), 2);
 }
 
+TEST_F(FusionStructure, InferenceLooksUpRowsOfTheFoldedTableComputedWhenWeightsAreBound) {
+  std::ostringstream log;
+  ir::Graph folded = buildGraph(parsed_, false, {}, &log);
+  EXPECT_NE(log.str().find("folded 'embedding/embeddings' through 'lstm/kernel'"),
+            std::string::npos)
+      << log.str();
+  EXPECT_EQ(countOps(folded, OpKind::FusedGatherMatMul), 0);
+  EXPECT_EQ(countOps(folded, OpKind::Gather), 2);
+  // One product of the table with the kernel, shared by both questions, run at binding time.
+  std::vector<bool> weightOnly = ir::weightOnlyOps(folded);
+  int64_t bindingProducts = 0;
+  for (size_t index = 0; index < folded.ops().size(); ++index) {
+    const ir::Op& op = folded.ops()[index];
+    if (op.kind != OpKind::MatMul || op.operands[0] != folded.findNamed("embedding/embeddings"))
+      continue;
+    EXPECT_TRUE(weightOnly[index]);
+    ++bindingProducts;
+  }
+  EXPECT_EQ(bindingProducts, 1);
+
+  // Training updates the weights: nothing to fold, and nothing runs at binding time.
+  ir::Graph training = buildGraph(parsed_, true, {});
+  EXPECT_EQ(countOps(training, OpKind::FusedGatherMatMul), 4);
+  for (bool flag : ir::weightOnlyOps(training)) EXPECT_FALSE(flag);
+}
+
 TEST_F(FusionStructure, LstmCellsBecomeOneOpEachAndTheirGradientsToo) {
   ir::Graph fused = buildGraph(parsed_, true, {});
   EXPECT_EQ(countOps(fused, OpKind::FusedLstmCell), 2 * kSteps);
@@ -295,6 +321,32 @@ TEST(FusionRefusals, EmbeddingGatherLeavesRowsThatAreAlsoAnOutput) {
   EXPECT_NE(log.find("is a graph output"), std::string::npos) << log;
 }
 
+/// A lookup of `ids` ids in a table of `rows` rows through a product, at inference.
+ir::Graph fusedLookupGraph(int64_t rows, int64_t ids) {
+  ir::Graph graph("lookup");
+  ir::ValueId table = graph.addWeight("table", {DType::Float32, {rows, 4}}, false);
+  ir::ValueId input = graph.addInput("ids", {DType::Int32, {ids}});
+  ir::ValueId kernel = graph.addWeight("kernel", {DType::Float32, {4, 16}}, false);
+  ir::Builder builder(graph, "embedding");
+  graph.addOutput("projected", builder.op(OpKind::FusedGatherMatMul, {table, input, kernel}));
+  return graph;
+}
+
+TEST(FusionRefusals, FoldingWaitsForTheFoldedTableToPayBack) {
+  ir::Graph cheap = fusedLookupGraph(100, 20);
+  bool changed = false;
+  std::string log = runPassVerbosely(cheap, passes::foldEmbeddingProjection, &changed);
+  EXPECT_TRUE(changed) << log;
+  EXPECT_NE(log.find("paid back after 5 runs"), std::string::npos) << log;
+
+  // A million rows for one id per run: the product at binding pays back after 10^6 runs.
+  ir::Graph costly = fusedLookupGraph(1000000, 1);
+  log = runPassVerbosely(costly, passes::foldEmbeddingProjection, &changed);
+  EXPECT_FALSE(changed);
+  EXPECT_EQ(countOps(costly, OpKind::FusedGatherMatMul), 1);
+  EXPECT_NE(log.find("not folded"), std::string::npos) << log;
+}
+
 // Numbers: each pass on against off, on both executors.
 
 float maxAbsDifference(const Tensor& a, const Tensor& b) {
@@ -358,6 +410,54 @@ TEST_P(FusionNumbers, FusedAndUnfusedAgreeOnOutputsLossAndGradients) {
   for (int id : {6, 8, 10}) EXPECT_EQ(rowNorm(id), 0.0f) << "row " << id;
   EXPECT_GT(maxAbs(fused.at("grad/lstm/kernel")), 0.0f);
 }
+
+/// An embedding table from `seed`, scaled up so that the probabilities depend on it clearly (the
+/// dot of two small LSTM states is near 0 whatever the ids).
+Tensor embeddingTable(const testing::ParsedModel& parsed, uint64_t seed) {
+  Tensor table = initializeWeights(parsed.analysis, seed).at("embedding/embeddings");
+  for (float& value : table.data<float>()) value *= 40;
+  return table;
+}
+
+/// The probabilities of an inference session, before and after its embedding changes.
+std::pair<Tensor, Tensor> probabilitiesBeforeAndAfterNewWeights(const testing::ParsedModel& parsed,
+                                                                ExecutorKind executor,
+                                                                const Variant& variant) {
+  SessionOptions options;
+  options.batchSize = kBatch;
+  options.executor = executor;
+  options.passes.disabled = variant.disabled;
+  Session session(parsed.model, parsed.analysis, options);
+  TensorMap inputs = batchWithRepeatsAndPadding();
+  inputs.erase(kLabelsInput);
+  TensorMap weights = initializeWeights(parsed.analysis, 5);
+  weights["embedding/embeddings"] = embeddingTable(parsed, 5);
+  session.setWeights(weights);
+  Tensor before = session.run(inputs).at("dense");
+  session.run(inputs);
+  // Only the embedding changes: the folded table must follow it.
+  session.setWeights({{"embedding/embeddings", embeddingTable(parsed, 6)}});
+  return {before, session.run(inputs).at("dense")};
+}
+
+/// (recurrent activation, executor)
+class FoldedInference : public ::testing::TestWithParam<std::tuple<const char*, ExecutorKind>> {};
+
+TEST_P(FoldedInference, AgreesWithTheProductAndFollowsNewWeights) {
+  auto [recurrentActivation, executor] = GetParam();
+  testing::ParsedModel parsed = testing::parseModelJson(miniatureQuoraModel(recurrentActivation));
+  auto [foldedBefore, foldedAfter] = probabilitiesBeforeAndAfterNewWeights(parsed, executor, {});
+  auto [plainBefore, plainAfter] =
+      probabilitiesBeforeAndAfterNewWeights(parsed, executor, {{"fold-embedding-projection"}});
+  EXPECT_LE(maxAbsDifference(foldedBefore, plainBefore), 1e-5f);
+  EXPECT_LE(maxAbsDifference(foldedAfter, plainAfter), 1e-5f);
+  EXPECT_GT(maxAbsDifference(plainBefore, plainAfter), 1e-2f);  // the new weights matter
+}
+
+INSTANTIATE_TEST_SUITE_P(BothExecutors, FoldedInference,
+                         ::testing::Combine(::testing::Values("Sigmoid", "HardSigmoid"),
+                                            ::testing::Values(ExecutorKind::Reference,
+                                                              ExecutorKind::Jit)));
 
 std::string numbersCaseName(const ::testing::TestParamInfo<NumbersCase>& info) {
   auto [activation, executor, pass] = info.param;
