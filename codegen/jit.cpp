@@ -53,7 +53,8 @@ void orFail(llvm::Error error, const char* what) {
 
 /// The entry: one call per op, with pointers into the arena or to the externals.
 void emitEntry(llvm::Module& module, const ir::Graph& graph, const MemoryPlan& plan,
-               const std::vector<int32_t>& externalIndex) {
+               const std::vector<int32_t>& externalIndex, const JitOptions& options) {
+  bool profile = options.profile;
   llvm::LLVMContext& context = module.getContext();
   auto* ptr = llvm::PointerType::get(context, 0);
   auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(context), {ptr, ptr}, false);
@@ -71,12 +72,22 @@ void emitEntry(llvm::Module& module, const ir::Graph& graph, const MemoryPlan& p
     return builder.CreateLoad(ptr, slot);
   };
 
-  KernelEmitter kernels(module, graph);
-  for (const ir::Op& op : graph.ops()) {
+  llvm::FunctionCallee mark;
+  if (profile) {
+    mark = module.getOrInsertFunction(
+        "dlc_profile_mark",
+        llvm::FunctionType::get(builder.getVoidTy(), {builder.getInt32Ty()}, false));
+    builder.CreateCall(mark, {builder.getInt32(-1)});
+  }
+
+  KernelEmitter kernels(module, graph, options.tiledMatMul);
+  for (size_t index = 0; index < graph.ops().size(); ++index) {
+    const ir::Op& op = graph.ops()[index];
     std::vector<llvm::Value*> arguments;
     for (ir::ValueId operand : op.operands) arguments.push_back(pointerTo(operand));
     if (op.result != ir::kNoValue) arguments.push_back(pointerTo(op.result));
     builder.CreateCall(kernels.kernelFor(op), arguments);
+    if (profile) builder.CreateCall(mark, {builder.getInt32(static_cast<int32_t>(index))});
   }
   builder.CreateRetVoid();
 }
@@ -106,6 +117,19 @@ std::string emitFile(llvm::Module& module, llvm::TargetMachine& machine,
   return std::string(text.str());
 }
 
+/// Called by profiled entries after each op (and with -1 before the first): charges the time
+/// since the previous call to `op`.
+extern "C" void dlc_profile_mark(int32_t op) {
+  static std::chrono::steady_clock::time_point last;
+  auto now = std::chrono::steady_clock::now();
+  if (op >= 0) {
+    std::vector<double>& seconds = opProfile();
+    if (seconds.size() <= static_cast<size_t>(op)) seconds.resize(op + 1);
+    seconds[op] += std::chrono::duration<double>(now - last).count();
+  }
+  last = std::chrono::steady_clock::now();
+}
+
 /// Helpers the generated code calls, defined explicitly so that no lookup depends on what
 /// the process happens to export.
 llvm::orc::SymbolMap runtimeSymbols(llvm::orc::LLJIT& jit) {
@@ -121,6 +145,7 @@ llvm::orc::SymbolMap runtimeSymbols(llvm::orc::LLJIT& jit) {
   add("sqrtf", static_cast<float (*)(float)>(&::sqrtf));
   add("memset", &::memset);
   add("memcpy", &::memcpy);
+  add("dlc_profile_mark", &dlc_profile_mark);
   return symbols;
 }
 
@@ -176,7 +201,7 @@ std::unique_ptr<CompiledGraph> CompiledGraph::compile(const ir::Graph& graph,
   llvm::Module module(graph.name(), context);
   module.setDataLayout(machine->createDataLayout());
   module.setTargetTriple(machine->getTargetTriple().str());
-  emitEntry(module, graph, impl->plan, externalIndex);
+  emitEntry(module, graph, impl->plan, externalIndex, options);
   std::string problems;
   llvm::raw_string_ostream problemStream(problems);
   if (llvm::verifyModule(module, &problemStream))
@@ -227,6 +252,11 @@ const std::string& CompiledGraph::llvmIr() const { return impl_->llvmIr; }
 const std::string& CompiledGraph::assembly() const { return impl_->assembly; }
 const std::string& CompiledGraph::objectCode() const { return impl_->objectCode; }
 double CompiledGraph::compileSeconds() const { return impl_->compileSeconds; }
+
+std::vector<double>& opProfile() {
+  static std::vector<double> seconds;
+  return seconds;
+}
 
 bool poisonArenaByDefault() {
 #ifndef NDEBUG
