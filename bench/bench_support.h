@@ -12,11 +12,18 @@
 
 namespace dlc::bench {
 
-enum ExecutorChoice : int64_t { kJit = 0, kReference = 1 };
+/// The JIT, the JIT with every matrix product through BLAS, or the reference executor.
+enum ExecutorChoice : int64_t { kJit = 0, kReference = 1, kJitBlas = 2 };
+
+inline codegen::JitOptions jitOptions(int64_t choice) {
+  codegen::JitOptions options;
+  options.tiledMatMul = choice != kJitBlas;
+  return options;
+}
 
 inline std::unique_ptr<Executor> makeExecutor(const ir::Graph& graph, int64_t choice) {
-  if (choice == kJit) return std::make_unique<JitExecutor>(graph);
-  return std::make_unique<ReferenceExecutor<float>>(graph);
+  if (choice == kReference) return std::make_unique<ReferenceExecutor<float>>(graph);
+  return std::make_unique<JitExecutor>(graph, jitOptions(choice));
 }
 
 inline Tensor randomFloats(const Shape& shape, uint64_t seed, float scale = 0.1f) {
@@ -42,6 +49,8 @@ inline void randomizeWeights(const ir::Graph& graph, Executor& executor) {
       executor.setTensor(graph.value(id).name, randomFloats(graph.type(id).shape, seed++));
 }
 
-inline const char* executorName(int64_t choice) { return choice == kJit ? "jit" : "reference"; }
+inline const char* executorName(int64_t choice) {
+  return choice == kJit ? "jit" : choice == kJitBlas ? "jit, blas" : "reference";
+}
 
 }  // namespace dlc::bench

@@ -19,19 +19,29 @@ void runGraph(benchmark::State& state, const ir::Graph& graph, const TensorMap& 
         benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// (M x K) · (K x N), as the LSTM's step (64 x 128 · 128 x 512) and its hoistable input
-// projection over 20 steps (1280 x 128 · 128 x 512) compute them.
+// (M x K) · (K x N), as the LSTM's step (64 x 128 · 128 x 512, or 1 x 128 · 128 x 512 for one
+// pair) and its hoisted input projection over 20 steps (1280 x 128 · 128 x 512) compute them;
+// and the backward's products: Aᵀ·B for the weight gradients (hᵀ·dz: 128 x 64 · 64 x 512) and
+// A·Bᵀ for the gradients of the inputs (dz·Uᵀ: 64 x 512 · 512 x 128).
 void BM_MatMul(benchmark::State& state) {
   int64_t m = state.range(1), k = state.range(2), n = state.range(3);
+  bool transposeA = state.range(4) == 1, transposeB = state.range(4) == 2;
+  Shape aShape = transposeA ? Shape{k, m} : Shape{m, k};
+  Shape bShape = transposeB ? Shape{n, k} : Shape{k, n};
   ir::Graph graph("matmul");
-  ir::ValueId a = graph.addInput("a", {DType::Float32, {m, k}});
-  ir::ValueId b = graph.addWeight("b", {DType::Float32, {k, n}}, true);
-  graph.addOutput("c", graph.addOp(ir::OpKind::MatMul, {a, b}));
-  runGraph(state, graph, {{"a", randomFloats({m, k}, 7)}}, 2.0 * m * n * k);
+  ir::ValueId a = graph.addInput("a", {DType::Float32, aShape});
+  ir::ValueId b = graph.addWeight("b", {DType::Float32, bShape}, true);
+  ir::Attributes attributes;
+  if (transposeA) attributes.set("transpose_a", int64_t{1});
+  if (transposeB) attributes.set("transpose_b", int64_t{1});
+  graph.addOutput("c", graph.addOp(ir::OpKind::MatMul, {a, b}, attributes));
+  runGraph(state, graph, {{"a", randomFloats(aShape, 7)}}, 2.0 * m * n * k);
 }
 BENCHMARK(BM_MatMul)
-    ->ArgsProduct({{kJit, kReference}, {64}, {128}, {512}})
-    ->ArgsProduct({{kJit, kReference}, {1280}, {128}, {512}});
+    ->ArgsProduct({{kJit, kJitBlas, kReference}, {1, 20, 64, 1280}, {128}, {512}, {0}})
+    ->ArgsProduct({{kJit, kJitBlas, kReference}, {128}, {64}, {512}, {1}})
+    ->ArgsProduct({{kJit, kJitBlas, kReference}, {64}, {512}, {128}, {2}})
+    ->ArgNames({"executor", "m", "k", "n", "transposed"});
 
 /// One Keras LSTM step (gate order i, f, c, o) on a batch, and its loss = sum(h').
 ir::Graph lstmStep(int64_t batch, int64_t units, bool backward) {

@@ -10,11 +10,14 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "frontend/lowering.h"
 #include "frontend/model_io.h"
+#include "ir/ops.h"
 #include "runtime/session.h"
 #include "runtime/trainer.h"
 #include "runtime/weights.h"
@@ -35,10 +38,18 @@ struct Options {
   uint64_t seed = 1234;  // of the synthetic ids and labels
   bool noFusion = false;
   bool lazyAdam = false;
+  bool profile = false;  // time every op, print the costliest kinds to stderr
 };
 
 double secondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+/// CPU time of all the process's threads: on a shared machine, less noisy than wall time.
+double processCpuSeconds() {
+  timespec time{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time);
+  return static_cast<double>(time.tv_sec) + 1e-9 * static_cast<double>(time.tv_nsec);
 }
 
 /// A pool of batches generated up front and cycled, as the peers do, so that no random number
@@ -63,6 +74,32 @@ std::vector<dlc::TensorMap> makeBatches(const dlc::ir::Graph& graph, const Optio
   return pool;
 }
 
+/// The time per step of each kind of op (kind and result shape), costliest first, on stderr.
+void printProfile(const dlc::ir::Graph& graph, int64_t steps) {
+  std::map<std::string, std::pair<double, int>> byKind;
+  const std::vector<double>& seconds = dlc::codegen::opProfile();
+  double total = 0;
+  for (size_t index = 0; index < seconds.size(); ++index) {
+    const dlc::ir::Op& op = graph.ops()[index];
+    std::string key(dlc::ir::opName(op.kind));
+    if (op.result != dlc::ir::kNoValue)
+      key += " " + dlc::ir::formatType(graph.type(op.result));
+    else
+      key += " " + dlc::ir::formatType(graph.type(op.operands[0]));
+    byKind[key].first += seconds[index];
+    byKind[key].second += 1;
+    total += seconds[index];
+  }
+  std::vector<std::pair<std::string, std::pair<double, int>>> sorted(byKind.begin(), byKind.end());
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  fmt::print(stderr, "{:>9} {:>6} {:>5}  op (per step)\n", "ms", "share", "ops");
+  for (const auto& [key, entry] : sorted)
+    fmt::print(stderr, "{:9.3f} {:5.1f}% {:5}  {}\n", 1e3 * entry.first / steps,
+               100 * entry.first / total, entry.second, key);
+  fmt::print(stderr, "{:9.3f} ms per step in ops\n", 1e3 * total / steps);
+}
+
 nlohmann::json measure(const Options& options) {
   if (options.mode != "train" && options.mode != "infer")
     dlc::fail("--mode must be train or infer, got '{}'", options.mode);
@@ -82,6 +119,7 @@ nlohmann::json measure(const Options& options) {
   sessionOptions.batchSize = options.batch;
   sessionOptions.training = training;
   sessionOptions.passes.noFusion = options.noFusion;
+  sessionOptions.jit.profile = options.profile;
   dlc::Session session(model, analysis, sessionOptions);
   session.setWeights(dlc::initializeWeights(analysis, 1));
   double setupSeconds = secondsSince(setupStart);
@@ -91,10 +129,13 @@ nlohmann::json measure(const Options& options) {
 
   // Without a step count, time one step more each round until `seconds` have passed.
   auto start = Clock::now();
+  double cpuStart = processCpuSeconds();
   int64_t steps = 0;
   while (options.steps > 0 ? steps < options.steps : secondsSince(start) < options.seconds)
     session.run(pool[steps++ % pool.size()]);
   double elapsed = secondsSince(start);
+  double cpuSeconds = processCpuSeconds() - cpuStart;
+  if (options.profile) printProfile(session.graph(), options.warmup + steps);
 
   int64_t parameters = 0;
   for (const auto& [name, weight] : session.weights())
@@ -108,6 +149,7 @@ nlohmann::json measure(const Options& options) {
           {"batch", options.batch},
           {"samples_per_s", static_cast<double>(steps * options.batch) / elapsed},
           {"ms_per_step", 1e3 * elapsed / static_cast<double>(steps)},
+          {"cpu_ms_per_step", 1e3 * cpuSeconds / static_cast<double>(steps)},
           {"steps", steps},
           {"elapsed_s", elapsed},
           {"params", parameters},
@@ -135,6 +177,7 @@ int main(int argc, char** argv) {
   app.add_flag("--no-fusion", options.noFusion, "run none of the fusion passes");
   app.add_flag("--lazy-adam", options.lazyAdam,
                "lazy Adam for the embedding: only the rows a batch uses move (not Keras)");
+  app.add_flag("--profile", options.profile, "time every op; print the costliest to stderr");
   CLI11_PARSE(app, argc, argv);
   try {
     fmt::print("{}\n", measure(options).dump());

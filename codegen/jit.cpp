@@ -57,9 +57,10 @@ constexpr const char* kBindEntry = "dlc_graph_bind";
 constexpr const char* kRunEntry = "dlc_graph";
 
 /// An entry: one call per op whose weightOnlyOps flag is `weightOnly`, with pointers into the
-/// arena or to the externals.
+/// arena or to the externals; with `profile`, a timing mark after each.
 void emitEntry(llvm::Module& module, KernelEmitter& kernels, const ir::Graph& graph,
-               const MemoryPlan& plan, const std::vector<int32_t>& externalIndex, bool weightOnly) {
+               const MemoryPlan& plan, const std::vector<int32_t>& externalIndex, bool weightOnly,
+               bool profile) {
   llvm::LLVMContext& context = module.getContext();
   auto* ptr = llvm::PointerType::get(context, 0);
   auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(context), {ptr, ptr}, false);
@@ -78,6 +79,14 @@ void emitEntry(llvm::Module& module, KernelEmitter& kernels, const ir::Graph& gr
     return builder.CreateLoad(ptr, slot);
   };
 
+  llvm::FunctionCallee mark;
+  if (profile) {
+    mark = module.getOrInsertFunction(
+        "dlc_profile_mark",
+        llvm::FunctionType::get(builder.getVoidTy(), {builder.getInt32Ty()}, false));
+    builder.CreateCall(mark, {builder.getInt32(-1)});
+  }
+
   std::vector<bool> weightOnlyOps = ir::weightOnlyOps(graph);
   for (size_t index = 0; index < graph.ops().size(); ++index) {
     if (weightOnlyOps[index] != weightOnly) continue;
@@ -86,6 +95,7 @@ void emitEntry(llvm::Module& module, KernelEmitter& kernels, const ir::Graph& gr
     for (ir::ValueId operand : op.operands) arguments.push_back(pointerTo(operand));
     if (op.result != ir::kNoValue) arguments.push_back(pointerTo(op.result));
     builder.CreateCall(kernels.kernelFor(op), arguments);
+    if (profile) builder.CreateCall(mark, {builder.getInt32(static_cast<int32_t>(index))});
   }
   builder.CreateRetVoid();
 }
@@ -115,6 +125,19 @@ std::string emitFile(llvm::Module& module, llvm::TargetMachine& machine,
   return std::string(text.str());
 }
 
+/// Called by profiled entries after each op (and with -1 before the first): charges the time
+/// since the previous call to `op`.
+extern "C" void dlc_profile_mark(int32_t op) {
+  static std::chrono::steady_clock::time_point last;
+  auto now = std::chrono::steady_clock::now();
+  if (op >= 0) {
+    std::vector<double>& seconds = opProfile();
+    if (seconds.size() <= static_cast<size_t>(op)) seconds.resize(op + 1);
+    seconds[op] += std::chrono::duration<double>(now - last).count();
+  }
+  last = std::chrono::steady_clock::now();
+}
+
 /// Helpers the generated code calls, defined explicitly so that no lookup depends on what
 /// the process happens to export.
 llvm::orc::SymbolMap runtimeSymbols(llvm::orc::LLJIT& jit) {
@@ -130,6 +153,7 @@ llvm::orc::SymbolMap runtimeSymbols(llvm::orc::LLJIT& jit) {
   add("sqrtf", static_cast<float (*)(float)>(&::sqrtf));
   add("memset", &::memset);
   add("memcpy", &::memcpy);
+  add("dlc_profile_mark", &dlc_profile_mark);
   return symbols;
 }
 
@@ -186,9 +210,9 @@ std::unique_ptr<CompiledGraph> CompiledGraph::compile(const ir::Graph& graph,
   llvm::Module module(graph.name(), context);
   module.setDataLayout(machine->createDataLayout());
   module.setTargetTriple(machine->getTargetTriple().str());
-  KernelEmitter kernels(module, graph);
+  KernelEmitter kernels(module, graph, options.tiledMatMul);
   for (bool weightOnly : {true, false})
-    emitEntry(module, kernels, graph, impl->plan, externalIndex, weightOnly);
+    emitEntry(module, kernels, graph, impl->plan, externalIndex, weightOnly, options.profile);
   std::string problems;
   llvm::raw_string_ostream problemStream(problems);
   if (llvm::verifyModule(module, &problemStream))
@@ -243,6 +267,11 @@ const std::string& CompiledGraph::llvmIr() const { return impl_->llvmIr; }
 const std::string& CompiledGraph::assembly() const { return impl_->assembly; }
 const std::string& CompiledGraph::objectCode() const { return impl_->objectCode; }
 double CompiledGraph::compileSeconds() const { return impl_->compileSeconds; }
+
+std::vector<double>& opProfile() {
+  static std::vector<double> seconds;
+  return seconds;
+}
 
 bool poisonArenaByDefault() {
 #ifndef NDEBUG

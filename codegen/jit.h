@@ -18,7 +18,15 @@ struct JitOptions {
   bool reuseMemory = true;
   /// Keep the optimized LLVM IR and the assembly as text (for --emit).
   bool keepText = false;
+  /// Matrix products in generated tiled kernels where they apply; false: all through BLAS.
+  bool tiledMatMul = true;
+  /// Time every op of every run into the process-wide opProfile() (a diagnostic: one
+  /// profiled graph at a time, one thread).
+  bool profile = false;
 };
+
+/// Seconds spent in each op (by index in the graph) of profiled runs since the last reset.
+std::vector<double>& opProfile();
 
 /// Whether executors fill their arena with NaNs before every run, so that a kernel reading a
 /// reused buffer before writing it shows up as NaNs: on in debug builds, and when the

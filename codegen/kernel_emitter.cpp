@@ -242,6 +242,81 @@ Value* elementwise(Emitter& e, const ir::Op& op, const std::vector<Value*>& x) {
   }
 }
 
+/// C = A·B (or Aᵀ·B) for row-major A (M x K, or K x M) and B (K x N), N a multiple of 16,
+/// without BLAS: tiles of up to 4 rows by 64 columns of C are summed over k in vector registers,
+/// with the column blocks outermost so that a block of B (K x 64) stays in L1 while the rows go
+/// by. The LSTM's products are small and skinny (K = 128 or 64): BLAS spends more on packing B
+/// and on waking its threads than it gains from its larger tiles there.
+void emitTiledMatMul(Emitter& e, Value* a, Value* b, Value* c, int64_t m, int64_t k, int64_t n,
+                     bool transposeA) {
+  constexpr int64_t kLanes = 16, kMaxRows = 4;
+  auto& builder = e.b();
+  auto* vector = llvm::FixedVectorType::get(e.f32(), kLanes);
+  auto loadVector = [&](Value* base, Value* offset) {
+    return builder.CreateAlignedLoad(vector, builder.CreateInBoundsGEP(e.f32(), base, offset),
+                                     llvm::Align(4));
+  };
+
+  // One tile: `rows` rows from `row`, `vectors` x 16 columns from `column`.
+  auto tile = [&](Value* row, Value* column, int64_t rows, int64_t vectors) {
+    std::vector<llvm::AllocaInst*> sums;
+    llvm::IRBuilder<> entry(&builder.GetInsertBlock()->getParent()->getEntryBlock(),
+                            builder.GetInsertBlock()->getParent()->getEntryBlock().begin());
+    for (int64_t index = 0; index < rows * vectors; ++index)
+      sums.push_back(entry.CreateAlloca(vector));
+    for (llvm::AllocaInst* sum : sums) builder.CreateStore(llvm::ConstantFP::get(vector, 0.0), sum);
+    e.loop(k, [&](Value* inner) {
+      std::vector<Value*> bRow;
+      Value* bStart = builder.CreateAdd(builder.CreateMul(inner, e.index(n)), column);
+      for (int64_t v = 0; v < vectors; ++v)
+        bRow.push_back(loadVector(b, builder.CreateAdd(bStart, e.index(v * kLanes))));
+      for (int64_t r = 0; r < rows; ++r) {
+        Value* aRow = builder.CreateAdd(row, e.index(r));
+        Value* aOffset = transposeA ? builder.CreateAdd(builder.CreateMul(inner, e.index(m)), aRow)
+                                    : builder.CreateAdd(builder.CreateMul(aRow, e.index(k)), inner);
+        Value* aValue = builder.CreateVectorSplat(kLanes, e.load(a, aOffset));
+        for (int64_t v = 0; v < vectors; ++v) {
+          llvm::AllocaInst* sum = sums[r * vectors + v];
+          Value* product =
+              builder.CreateIntrinsic(llvm::Intrinsic::fmuladd, {vector},
+                                      {aValue, bRow[v], builder.CreateLoad(vector, sum)});
+          builder.CreateStore(product, sum);
+        }
+      }
+    });
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t v = 0; v < vectors; ++v) {
+        Value* offset =
+            builder.CreateAdd(builder.CreateMul(builder.CreateAdd(row, e.index(r)), e.index(n)),
+                              builder.CreateAdd(column, e.index(v * kLanes)));
+        builder.CreateAlignedStore(builder.CreateLoad(vector, sums[r * vectors + v]),
+                                   builder.CreateInBoundsGEP(e.f32(), c, offset), llvm::Align(4));
+      }
+  };
+
+  // Rows by 4, then the remaining rows in one narrower tile; with fewer than 4 rows, wider tiles
+  // keep enough independent sums in flight to hide the latency of an FMA.
+  auto columnBlock = [&](Value* column, int64_t vectors) {
+    e.loop(m / kMaxRows, [&](Value* block) {
+      tile(builder.CreateMul(block, e.index(kMaxRows)), column, kMaxRows, vectors);
+    });
+    if (m % kMaxRows != 0) tile(e.index(m - m % kMaxRows), column, m % kMaxRows, vectors);
+  };
+  int64_t done = 0;
+  for (int64_t vectors : {m < kMaxRows ? int64_t{8} : int64_t{4}, int64_t{1}}) {
+    int64_t width = vectors * kLanes, blocks = (n - done) / width;
+    e.loop(blocks, [&](Value* block) {
+      columnBlock(builder.CreateAdd(e.index(done), builder.CreateMul(block, e.index(width))),
+                  vectors);
+    });
+    done += blocks * width;
+  }
+}
+
+/// Whether emitTiledMatMul computes this product (and is faster than BLAS at it).
+/// (Reading Bᵀ in columns would be strided: those products stay with BLAS.)
+bool useTiledMatMul(int64_t n, bool transposeB) { return !transposeB && n % 16 == 0; }
+
 llvm::FunctionCallee sgemm(llvm::Module& module) {
   llvm::LLVMContext& context = module.getContext();
   auto* i32 = llvm::Type::getInt32Ty(context);
@@ -324,8 +399,8 @@ void emitFusedGather(Emitter& e, llvm::Module& module, const ir::Op& op,
 
 }  // namespace
 
-KernelEmitter::KernelEmitter(llvm::Module& module, const ir::Graph& graph)
-    : module_(module), graph_(graph) {}
+KernelEmitter::KernelEmitter(llvm::Module& module, const ir::Graph& graph, bool tiledMatMul)
+    : module_(module), graph_(graph), tiledMatMul_(tiledMatMul) {}
 
 llvm::Function* KernelEmitter::kernelFor(const ir::Op& op) {
   std::string key = std::string(ir::opName(op.kind));
@@ -422,6 +497,10 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
       bool transposeA = attributes.getInt("transpose_a", 0) != 0;
       bool transposeB = attributes.getInt("transpose_b", 0) != 0;
       int64_t k = transposeA ? shapeOf(0)[0] : shapeOf(0)[1];
+      if (tiledMatMul_ && useTiledMatMul(outShape[1], transposeB)) {
+        emitTiledMatMul(e, in[0], in[1], out, outShape[0], k, outShape[1], transposeA);
+        break;
+      }
       constexpr int kRowMajor = 101, kNoTranspose = 111, kTranspose = 112;
       b.CreateCall(
           sgemm(module_),

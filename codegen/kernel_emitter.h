@@ -14,7 +14,8 @@ namespace dlc::codegen {
 /// Every kernel takes one pointer per operand, then one for its result (if it has one).
 class KernelEmitter {
  public:
-  KernelEmitter(llvm::Module& module, const ir::Graph& graph);
+  /// `tiledMatMul`: products in generated kernels where they apply, not through BLAS.
+  KernelEmitter(llvm::Module& module, const ir::Graph& graph, bool tiledMatMul = true);
 
   llvm::Function* kernelFor(const ir::Op& op);
 
@@ -23,6 +24,7 @@ class KernelEmitter {
 
   llvm::Module& module_;
   const ir::Graph& graph_;
+  bool tiledMatMul_;
   std::map<std::string, llvm::Function*> kernels_;
 };
 

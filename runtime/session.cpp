@@ -21,7 +21,7 @@ Session::Session(const schema::ModelT& model, const ModelAnalysis& analysis,
   if (options.executor == ExecutorKind::Jit) {
     auto code = options.loadCode ? options.loadCode(graph_) : nullptr;
     executor_ = code ? std::make_unique<JitExecutor>(graph_, std::move(code))
-                     : std::make_unique<JitExecutor>(graph_);
+                     : std::make_unique<JitExecutor>(graph_, options.jit);
   } else {
     executor_ = std::make_unique<ReferenceExecutor<float>>(graph_);
   }

@@ -25,6 +25,7 @@ struct SessionOptions {
   /// With training but no optimizer: the loss and gradients only, weights untouched.
   bool withOptimizer = true;
   ExecutorKind executor = ExecutorKind::Jit;
+  codegen::JitOptions jit;
   passes::PassOptions passes;  // training, optimizer and keepGradientOutputs are set from above
   /// With the JIT: code compiled earlier for the graph (a compiled model file), or nullptr to
   /// compile it now.
