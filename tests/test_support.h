@@ -6,6 +6,7 @@
 
 #include "frontend/layers.h"
 #include "frontend/model_io.h"
+#include "runtime/quora_data.h"
 
 namespace dlc::testing {
 
@@ -37,5 +38,11 @@ struct ParsedModel {
   ModelAnalysis analysis;
 };
 ParsedModel parseModelJson(const std::string& json, const std::string& source = "test.json");
+
+/// The JSON of a Siamese LSTM small enough to train in a second, with a tokenizer section.
+std::string smallSiameseModel(int vocabulary, int sequenceLength);
+
+/// Pairs of made-up questions: duplicates ask about the same topic word, others differ in it.
+std::vector<QuestionPair> toyPairs(int count, uint64_t seed);
 
 }  // namespace dlc::testing
