@@ -18,7 +18,7 @@ namespace dlc::serve {
 
 struct PredictorOptions {
   /// Pairs per run of the compiled model.
-  int64_t batchSize = 32;
+  int64_t batchSize = 8;
   /// Sessions, each run by its own worker thread.
   int sessions = 1;
   /// Threads each session computes with.

@@ -43,6 +43,7 @@ class HttpServer {
   ServiceContext context_;
   ServerOptions options_;
   std::unique_ptr<httplib::Server> server_;
+  int listeningSocket_ = -1;
   std::atomic<bool> serving_ = false;
   std::atomic<bool> stopRequested_ = false;
 };

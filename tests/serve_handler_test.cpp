@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <stdexcept>
 
+#include "serve/page_html.h"
 #include "serve/request_handler.h"
+#include "tests/test_support.h"
 
 namespace dlc::serve {
 namespace {
@@ -142,6 +145,28 @@ TEST_F(ServeHandler, ErrorBodiesStayValidJsonWhateverTheRequestBytes) {
   HttpResponse response = send("GET", "/\xc3\x28\xff");
   EXPECT_EQ(response.status, 404);
   EXPECT_TRUE(json::accept(response.body)) << response.body;
+}
+
+TEST(ServePage, IsSelfContainedAndHasWhatTheBrowserTestDrives) {
+  std::string_view page = kPageHtml;
+  // No external scripts, styles, fonts or images: the page works offline.
+  for (const char* external : {"src=\"http", "href=\"http", "url(http", "@import"})
+    EXPECT_EQ(page.find(external), std::string_view::npos) << external;
+  for (const char* id : {"id=\"question1\"", "id=\"question2\"", "id=\"compare\"",
+                         "id=\"probability\"", "id=\"result\"", "id=\"examples\""})
+    EXPECT_NE(page.find(id), std::string_view::npos) << id;
+  // The six pairs of the talk, as examples/quora_siamese/talk_pairs.tsv has them.
+  std::istringstream pairs(
+      testing::readText(testing::sourcePath("examples/quora_siamese/talk_pairs.tsv")));
+  int questions = 0;
+  for (std::string line; std::getline(pairs, line);) {
+    std::istringstream fields(line);
+    std::string question;
+    for (int i = 0; i < 2 && std::getline(fields, question, '\t'); ++i, ++questions)
+      EXPECT_NE(page.find("\"" + question + "\""), std::string_view::npos) << question;
+  }
+  EXPECT_EQ(questions, 12);
+  EXPECT_NE(page.find("/v1/predict"), std::string_view::npos);
 }
 
 }  // namespace
