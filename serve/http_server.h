@@ -1,5 +1,6 @@
 // The socket side of `dlc serve`: cpp-httplib hands every request to handleRequest() and logs one
 // line a request. Everything the API answers is decided in request_handler.cpp.
+// Not there: TLS and authentication (serve on loopback, or behind a proxy that has them).
 #pragma once
 
 #include <atomic>
