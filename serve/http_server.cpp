@@ -36,9 +36,17 @@ std::string printablePath(const std::string& path) {
 }
 
 /// What to tell a client about a request that cpp-httplib refused before handleRequest() saw it.
-std::string refusalMessage(int status, const RequestLimits& limits) {
+std::string refusalMessage(const httplib::Request& request, int status,
+                           const RequestLimits& limits) {
   switch (status) {
-    case 413: return fmt::format("the body is over the limit of {} bytes", limits.maxBodyBytes);
+    case 413:
+      // cpp-httplib parses form bodies, which it limits to a few KiB: `curl -d` sends them.
+      if (request.get_header_value("Content-Type") == "application/x-www-form-urlencoded")
+        return fmt::format(
+            "the body is over the limit of {} bytes for Content-Type "
+            "application/x-www-form-urlencoded; send application/json",
+            std::min<size_t>(limits.maxBodyBytes, CPPHTTPLIB_FORM_URL_ENCODED_PAYLOAD_MAX_LENGTH));
+      return fmt::format("the body is over the limit of {} bytes", limits.maxBodyBytes);
     case 414: return "the request URI is too long";
     case 400: return "malformed HTTP request";
     default: return fmt::format("HTTP status {}", status);
@@ -88,11 +96,11 @@ HttpServer::HttpServer(Predictor& predictor, std::string_view page, const Server
 
   // Called for every status >= 400; the handler's own errors already have their JSON body.
   server_->set_error_handler(httplib::Server::HandlerWithResponse(
-      [this](const httplib::Request&, httplib::Response& response) {
+      [this](const httplib::Request& request, httplib::Response& response) {
         if (response.body.empty())
-          writeResponse(
-              errorResponse(response.status, refusalMessage(response.status, context_.limits)),
-              response);
+          writeResponse(errorResponse(response.status,
+                                      refusalMessage(request, response.status, context_.limits)),
+                        response);
         return httplib::Server::HandlerResponse::Handled;
       }));
 

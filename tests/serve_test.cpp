@@ -200,6 +200,30 @@ TEST_F(ServeOverLoopback, BadRequestsGetJsonErrorsAndTheServerGoesOn) {
   EXPECT_EQ(good->status, 200);
 }
 
+TEST_F(ServeOverLoopback, LargeBodiesUpToTheDefaultLimit) {
+  BatchingPredictor predictor(modelPath_, {.batchSize = 4, .sessions = 1});
+  RunningServer server(predictor);
+  httplib::Client client = server.client();
+
+  // Nested 300,000 deep, under the 1 MiB limit: refused, without exhausting the stack.
+  std::string deep = R"({"pairs": )" + std::string(300000, '[') + std::string(300000, ']') + "}";
+  auto nested = client.Post("/v1/predict", deep, "application/json");
+  ASSERT_TRUE(nested);
+  EXPECT_EQ(nested->status, 400);
+  EXPECT_NE(nested->body.find("expected an array of two strings"), std::string::npos);
+
+  // `curl -d` sends a form Content-Type, which cpp-httplib limits to 8 KiB.
+  std::string form = predictBody({{std::string(9000, 'a'), "b"}}).dump();
+  auto formBody = client.Post("/v1/predict", form, "application/x-www-form-urlencoded");
+  ASSERT_TRUE(formBody);
+  EXPECT_EQ(formBody->status, 413);
+  EXPECT_NE(formBody->body.find("send application/json"), std::string::npos) << formBody->body;
+
+  auto health = client.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
 /// `dlc serve` as a child process whose standard output is read line by line.
 class ServeProcess {
  public:
