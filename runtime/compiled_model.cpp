@@ -170,8 +170,9 @@ std::vector<float> CompiledModel::predictPairs(
   if (options_.training) fail("predictPairs needs a model compiled for inference");
   std::vector<QuestionPair> questionPairs;
   for (const auto& [first, second] : pairs) questionPairs.push_back({first, second, 0});
-  PairEncoder encoder(model_, source_);
-  return predictWithSession(*session_, encoder.encode(questionPairs), encoder);
+  // Building the tokenizer's word index takes longer than a small batch: once is enough.
+  if (!encoder_) encoder_ = std::make_unique<PairEncoder>(model_, source_);
+  return predictWithSession(*session_, encoder_->encode(questionPairs), *encoder_);
 }
 
 }  // namespace dlc

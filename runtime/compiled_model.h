@@ -16,6 +16,7 @@
 
 namespace dlc {
 
+class PairEncoder;
 class Session;
 
 /// The newest compiled graph format version this build reads and writes.
@@ -78,6 +79,7 @@ class CompiledModel {
   ModelAnalysis analysis_;
   Options options_;
   std::unique_ptr<Session> session_;
+  std::unique_ptr<PairEncoder> encoder_;  // made by the first predictPairs()
   bool recompiled_ = false;
 };
 

@@ -67,9 +67,10 @@ TEST(MemoryPlan, TheVerifierRefusesLiveBuffersThatOverlap) {
 }
 
 TEST(MemoryPlan, BuffersWhoseLivesDoNotOverlapMayShare) {
-  // x -> a -> b -> c: a is dead once b is computed, so c may take a's bytes.
+  // x -> a -> b -> c: a is dead once b is computed, so c may take a's bytes. x is an input:
+  // results of ops on weights alone are kept for the whole run and never share.
   ir::Graph graph;
-  ir::ValueId x = graph.addWeight("x", {DType::Float32, {64}}, false);
+  ir::ValueId x = graph.addInput("x", {DType::Float32, {64}});
   ir::Builder builder(graph, "test");
   ir::ValueId a = builder.unary(ir::OpKind::Tanh, x);
   ir::ValueId b = builder.unary(ir::OpKind::Exp, a);
@@ -109,7 +110,7 @@ TEST(MemoryPlan, ThePlanOfTheExampleTrainingStepIsSound) {
   EXPECT_EQ(verifierError(graph, plan), "");
   codegen::MemoryPlan unshared = codegen::planMemory(graph, false);
   EXPECT_EQ(verifierError(graph, unshared), "");
-  EXPECT_LT(plan.arenaBytes, unshared.arenaBytes / 2);
+  EXPECT_LT(plan.arenaBytes, unshared.arenaBytes * 2 / 3);
 
   // Every pair of results live at the same time has bytes of its own.
   auto [first, last] = lifetimesOf(graph);

@@ -257,6 +257,32 @@ std::vector<OpCase> makeCases() {
       dotDenseCase("fused_dot_dense_linear", Activation::Linear),
       dotDenseCase("fused_dot_dense_tanh", Activation::Tanh),
 
+      // Repeated ids in both: the table's gradient adds the shares of rows used twice.
+      {"fused_gather_matmul_repeated_ids", OpKind::FusedGatherMatMul,
+       [](OpCaseBuilder& c) {
+         ValueId table = c.weight("table", {5, 3});
+         ValueId ids = c.ids("ids", {2, 3}, {1, 4, 1, 0, 4, 4});
+         ValueId b = c.weight("b", {3, 4});
+         return c.builder().op(OpKind::FusedGatherMatMul, {table, ids, b});
+       }},
+      // The transposed form only appears in backward graphs, where it has no gradient rule.
+      {"fused_gather_matmul_transpose_a", OpKind::FusedGatherMatMul,
+       [](OpCaseBuilder& c) {
+         ValueId table = c.frozen("table", {5, 3});
+         ValueId ids = c.ids("ids", {2, 3}, {2, 2, 0, 4, 1, 2});
+         ValueId dy = c.frozen("dy", {6, 4});
+         return c.builder().op(OpKind::FusedGatherMatMul, {table, ids, dy},
+                               {{"transpose_a", int64_t{1}}});
+       },
+       false},
+      {"fused_matmul_scatter_add_repeated_ids", OpKind::FusedMatMulScatterAdd,
+       [](OpCaseBuilder& c) {
+         ValueId ids = c.ids("ids", {2, 3}, {3, 0, 3, 3, 1, 0});
+         ValueId dy = c.frozen("dy", {6, 4});
+         ValueId b = c.frozen("b", {3, 4});
+         return c.builder().op(OpKind::FusedMatMulScatterAdd, {ids, dy, b}, {{"rows", int64_t{5}}});
+       }},
+
       {"adam_update", OpKind::AdamUpdate,
        [](OpCaseBuilder& c) {
          ValueId weight = c.weight("w", {2, 3});

@@ -8,6 +8,7 @@
 #include "frontend/layers.h"
 #include "frontend/model_io.h"
 #include "ir/graph.h"
+#include "runtime/quora_data.h"
 #include "support/tensor.h"
 
 namespace dlc::testing {
@@ -48,5 +49,11 @@ ParsedModel parseModelJson(const std::string& json, const std::string& source = 
 void expectGradientsMatchCentralDifferences(const ir::Graph& graph, const TensorMap& values,
                                             const TensorMap& inputs,
                                             const std::vector<std::string>& weights);
+
+/// The JSON of a Siamese LSTM small enough to train in a second, with a tokenizer section.
+std::string smallSiameseModel(int vocabulary, int sequenceLength);
+
+/// Pairs of made-up questions: duplicates ask about the same topic word, others differ in it.
+std::vector<QuestionPair> toyPairs(int count, uint64_t seed);
 
 }  // namespace dlc::testing
