@@ -61,10 +61,10 @@ BatchingPredictor::~BatchingPredictor() {
 }
 
 std::vector<float> BatchingPredictor::predict(const std::vector<TextPair>& pairs) {
+  if (pairs.empty()) return {};
   PendingRequest request;
   request.probabilities.resize(pairs.size());
   request.remaining = pairs.size();
-  if (pairs.empty()) return {};
 
   std::unique_lock lock(mutex_);
   auto batch = static_cast<size_t>(options_.batchSize);
