@@ -1,5 +1,7 @@
 #include "runtime/compiled_model.h"
 
+#include <fstream>
+
 #include "codegen/jit.h"
 #include "frontend/model_io.h"
 #include "runtime/session.h"
@@ -97,6 +99,12 @@ std::unique_ptr<CompiledModel> CompiledModel::load(const std::string& path) {
       std::make_unique<Session>(compiled->model_, compiled->analysis_, sessionOptions);
   compiled->session_->setWeights(modelWeights(compiled->model_, compiled->analysis_, 0));
   return compiled;
+}
+
+bool CompiledModel::isCompiledGraph(const std::string& path) {
+  char header[8] = {};
+  std::ifstream(path, std::ios::binary).read(header, sizeof header);
+  return schema::CompiledGraphBufferHasIdentifier(header);
 }
 
 void CompiledModel::save(const std::string& path) const {

@@ -43,6 +43,9 @@ class CompiledModel {
   /// corrupt file, or one from a newer dlc, is a dlc::Error.
   static std::unique_ptr<CompiledModel> load(const std::string& path);
 
+  /// Whether the file at `path` starts like a compiled graph (rather than a model file).
+  static bool isCompiledGraph(const std::string& path);
+
   /// Writes the compiled graph file: native code, memory plan, the model with its current
   /// weights, and the settings to compile it again.
   void save(const std::string& path) const;

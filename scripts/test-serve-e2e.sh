@@ -39,7 +39,7 @@ echo "== serve e2e: dlc serve on a free port"
 server=$!
 port=
 for _ in $(seq 600); do
-  port=$(grep -o 'on http://127\.0\.0\.1:[0-9]*/' "$work/serve.log" | grep -o '[0-9]*' | tail -1 || true)
+  port=$(sed -n 's|.* on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$work/serve.log" | head -n 1)
   [ -n "$port" ] && break
   kill -0 "$server" 2>/dev/null || break
   sleep 0.1

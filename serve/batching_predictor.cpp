@@ -24,23 +24,48 @@ nlohmann::json describeTokenizer(const schema::TextPreprocessingT& settings) {
           {"text_inputs", settings.text_inputs}};
 }
 
+/// Concurrent requests of one pair are answered fastest with small batches.
+constexpr int64_t kDefaultBatchSize = 8;
+
+void checkTokenizer(const schema::ModelT& model, const std::string& path) {
+  if (!model.preprocessing || model.preprocessing->vocabulary.empty())
+    fail("{}: the model has no fitted tokenizer (train it with `dlc train` first)", path);
+}
+
 }  // namespace
+
+void BatchingPredictor::loadCompiledGraphs(const std::string& path) {
+  // The code was compiled for one batch size: the graph's own, or an error if asked for another.
+  for (int i = 0; i < options_.sessions; ++i) models_.push_back(CompiledModel::load(path));
+  const CompiledModel& compiled = *models_.front();
+  if (compiled.training())
+    fail("{}: compiled for training; compile it for inference (without --training)", path);
+  if (options_.batchSize && options_.batchSize != compiled.batchSize())
+    fail("{}: compiled for batches of {}, not {} (leave out --batch, or compile it again)", path,
+         compiled.batchSize(), options_.batchSize);
+  options_.batchSize = compiled.batchSize();
+  checkTokenizer(compiled.model(), path);
+}
 
 BatchingPredictor::BatchingPredictor(const std::string& path, const PredictorOptions& options)
     : options_(options) {
   if (options.sessions < 1) fail("serve: need at least one session, got {}", options.sessions);
-  schema::ModelT model = loadModel(path);
-  if (!model.preprocessing || model.preprocessing->vocabulary.empty())
-    fail("{}: the model has no fitted tokenizer (train it with `dlc train` first)", path);
-
-  CompiledModel::Options compileOptions;
-  compileOptions.batchSize = options.batchSize;
-  for (int i = 0; i < options.sessions; ++i)
-    models_.push_back(CompiledModel::compile(model, path, compileOptions));
+  if (CompiledModel::isCompiledGraph(path)) {
+    loadCompiledGraphs(path);
+  } else {
+    schema::ModelT model = loadModel(path);
+    checkTokenizer(model, path);
+    if (options_.batchSize == 0) options_.batchSize = kDefaultBatchSize;
+    CompiledModel::Options compileOptions;
+    compileOptions.batchSize = options_.batchSize;
+    for (int i = 0; i < options.sessions; ++i)
+      models_.push_back(CompiledModel::compile(model, path, compileOptions));
+  }
+  const schema::ModelT& model = models_.front()->model();
 
   description_ = {{"name", model.name},
                   {"file", path},
-                  {"batch_size", options.batchSize},
+                  {"batch_size", options_.batchSize},
                   {"sessions", options.sessions},
                   {"threads_per_session", options.threads},
                   {"epochs_trained", model.training ? model.training->epochs_done : 0},
@@ -61,10 +86,10 @@ BatchingPredictor::~BatchingPredictor() {
 }
 
 std::vector<float> BatchingPredictor::predict(const std::vector<TextPair>& pairs) {
+  if (pairs.empty()) return {};
   PendingRequest request;
   request.probabilities.resize(pairs.size());
   request.remaining = pairs.size();
-  if (pairs.empty()) return {};
 
   std::unique_lock lock(mutex_);
   auto batch = static_cast<size_t>(options_.batchSize);

@@ -17,8 +17,8 @@
 namespace dlc::serve {
 
 struct PredictorOptions {
-  /// Pairs per run of the compiled model.
-  int64_t batchSize = 8;
+  /// Pairs per run of the compiled model; 0: 8 for a model file, its own for a compiled graph.
+  int64_t batchSize = 0;
   /// Sessions, each run by its own worker thread.
   int sessions = 1;
   /// Threads each session computes with.
@@ -27,14 +27,16 @@ struct PredictorOptions {
 
 class BatchingPredictor : public Predictor {
  public:
-  /// Compiles the trained model at `path` once per session; throws dlc::Error if it cannot be
-  /// read or has no tokenizer.
+  /// Compiles the trained model at `path` once per session, or loads it if it is a compiled graph
+  /// (`dlc compile -o`); throws dlc::Error if it cannot be read, has no tokenizer, or is a
+  /// compiled graph for training or for another batch size than options.batchSize.
   BatchingPredictor(const std::string& path, const PredictorOptions& options);
   /// Waits for the batches being run, then stops the workers.
   ~BatchingPredictor() override;
 
   std::vector<float> predict(const std::vector<TextPair>& pairs) override;
   nlohmann::json describe() const override { return description_; }
+  int64_t batchSize() const { return options_.batchSize; }
 
  private:
   /// One predict() call, waiting for its pairs.
@@ -51,6 +53,7 @@ class BatchingPredictor : public Predictor {
     std::span<const TextPair> pairs;
   };
 
+  void loadCompiledGraphs(const std::string& path);
   void runWorker(CompiledModel& model);
 
   PredictorOptions options_;

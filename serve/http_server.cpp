@@ -123,12 +123,17 @@ HttpServer::~HttpServer() = default;
 
 int HttpServer::bind() {
   int port = options_.port;
+  errno = 0;
   if (port == 0)
     port = server_->bind_to_any_port(options_.host);
   else if (!server_->bind_to_port(options_.host, port))
     port = -1;
   if (port < 0)
-    fail("serve: cannot listen on {}:{}: {}", options_.host, options_.port, std::strerror(errno));
+    // errno tells of the socket calls; a host that does not resolve leaves it meaningless.
+    fail("serve: cannot listen on {}:{}: {}", options_.host, options_.port,
+         errno == EADDRINUSE || errno == EACCES || errno == EADDRNOTAVAIL
+             ? std::strerror(errno)
+             : "not an address of this machine");
   // Debian's cpp-httplib listens with a backlog of 5: more clients connecting at once would see
   // their SYNs dropped and retried a second later. Listening again sets a longer queue.
   ::listen(listeningSocket_, SOMAXCONN);

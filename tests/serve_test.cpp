@@ -18,6 +18,7 @@
 #include "runtime/trainer.h"
 #include "serve/batching_predictor.h"
 #include "serve/http_server.h"
+#include "support/error.h"
 #include "tests/test_support.h"
 
 namespace dlc::serve {
@@ -121,6 +122,32 @@ TEST_F(ServeOverLoopback, AnswersLikeTheCompiledModel) {
   auto page = client.Get("/");
   ASSERT_TRUE(page);
   EXPECT_EQ(page->body, "<html>page</html>");
+}
+
+TEST_F(ServeOverLoopback, ServesACompiledGraphAtItsOwnBatchSize) {
+  std::string compiled = directory_->path("trained.dlc");
+  std::string errors;
+  ASSERT_EQ(testing::runDlc(fmt::format("compile {} --batch 4 -o {}", modelPath_, compiled),
+                            nullptr, &errors),
+            0)
+      << errors;
+
+  BatchingPredictor predictor(compiled, {});
+  EXPECT_EQ(predictor.batchSize(), 4);
+  EXPECT_EQ(predictor.describe().at("batch_size"), 4);
+  std::vector<TextPair> pairs = textPairs(6, 8);
+  std::vector<float> probabilities = predictor.predict(pairs);
+  std::vector<float> expected = expectedProbabilities(pairs);
+  ASSERT_EQ(probabilities.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) EXPECT_NEAR(probabilities[i], expected[i], 1e-5);
+
+  try {
+    BatchingPredictor other(compiled, {.batchSize = 8});
+    ADD_FAILURE() << "a compiled graph served at another batch size";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("compiled for batches of 4, not 8"), std::string::npos)
+        << error.what();
+  }
 }
 
 TEST_F(ServeOverLoopback, ConcurrentClientsEachGetTheirOwnAnswers) {

@@ -59,7 +59,7 @@ void serveModel(ServeOptions options) {
 
   // Tests and scripts read the port from this line.
   fmt::print("dlc serve: {} on http://{}:{}/ (batch {}, {} session{}, {} thread{})\n",
-             options.model, options.server.host, port, options.predictor.batchSize,
+             options.model, options.server.host, port, predictor.batchSize(),
              options.predictor.sessions, options.predictor.sessions == 1 ? "" : "s",
              options.predictor.threads, options.predictor.threads == 1 ? "" : "s");
   std::fflush(stdout);
@@ -77,7 +77,10 @@ void addServeCommand(CLI::App& app) {
       "serve", "Serve a trained model: a web page and a JSON API over HTTP (until SIGINT/SIGTERM)");
   auto options = std::make_shared<ServeOptions>();
   serve::RequestLimits& limits = options->server.limits;
-  command->add_option("model", options->model, "Trained model file")->required();
+  command
+      ->add_option("model", options->model,
+                   "Trained model file, or a graph compiled from one (dlc compile -o)")
+      ->required();
   command->add_option("--host", options->server.host, "Address to listen on")
       ->capture_default_str();
   command->add_option("--port", options->server.port, "Port to listen on; 0 picks a free one")
@@ -89,9 +92,10 @@ void addServeCommand(CLI::App& app) {
       ->add_option("--sessions", options->predictor.sessions,
                    "Compiled sessions running batches at the same time")
       ->check(CLI::Range(1, 64));
-  command->add_option("--batch", options->predictor.batchSize, "Pairs per run of the model")
-      ->check(CLI::Range(int64_t{1}, int64_t{4096}))
-      ->capture_default_str();
+  command
+      ->add_option("--batch", options->predictor.batchSize,
+                   "Pairs per run of the model (default: 8; a compiled graph's own)")
+      ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   command->add_option("--max-body-bytes", limits.maxBodyBytes, "Largest request body")
       ->check(CLI::Range(size_t{1}, size_t{1} << 30))
       ->capture_default_str();
