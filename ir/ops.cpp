@@ -268,6 +268,15 @@ Type inferFusedMatMulScatterAdd(const std::vector<Type>& operands, const Attribu
   return {DType::Float32, {attributes.getInt("rows"), b.shape[0]}};
 }
 
+Type inferFusedElementwise(const std::vector<Type>& operands, const Attributes&) {
+  Shape shape;
+  for (const Type& operand : operands) {
+    expectFloat(operand, "fused_elementwise operand");
+    shape = broadcastShapes(shape, operand.shape);
+  }
+  return {DType::Float32, shape};
+}
+
 // Rules shared by several kinds.
 #define inferAdd inferBinary
 #define inferSub inferBinary

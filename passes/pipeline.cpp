@@ -32,6 +32,8 @@ const std::vector<Pass>& pipeline() {
       {"optimizer", "the optimizer's in-place weight updates", true, false, &addOptimizerUpdates},
       {"cse", "merge ops that compute the same thing", false, false,
        &eliminateCommonSubexpressions},
+      {"fuse-elementwise", "chains of elementwise ops in one loop each", false, true,
+       &fuseElementwise},
       {"dce", "remove ops whose results nobody uses", false, false, &eliminateDeadCode},
   };
   return passes;

@@ -171,7 +171,7 @@ TEST_F(FusionStructure, LstmCellsBecomeOneOpEachAndTheirGradientsToo) {
   EXPECT_EQ(countOps(fused, OpKind::Sigmoid), 0);
   EXPECT_EQ(countOps(fused, OpKind::Tanh), 0);
 
-  ir::Graph unfused = buildGraph(parsed_, true, {{"fuse-lstm-cell"}});
+  ir::Graph unfused = buildGraph(parsed_, true, {{"fuse-lstm-cell", "fuse-elementwise"}});
   EXPECT_EQ(countOps(unfused, OpKind::FusedLstmCell), 0);
   EXPECT_EQ(countOps(unfused, OpKind::Tanh), 2 * 2 * kSteps);
 }
@@ -197,6 +197,25 @@ TEST_F(FusionStructure, SliceGradientsBecomeConcatsInsteadOfPaddedSums) {
   EXPECT_GT(countOps(padded, OpKind::Pad), 2);
 }
 
+TEST_F(FusionStructure, ElementwiseChainsBecomeOneLoopEach) {
+  // Each step adds the recurrent product and the bias to its slice of the projection: one
+  // fused op per step and question instead of two adds.
+  ir::Graph inference = buildGraph(parsed_, false, {});
+  EXPECT_EQ(countOps(inference, OpKind::FusedElementwise), 2 * kSteps);
+  EXPECT_EQ(countOps(inference, OpKind::Add), 0);
+  for (const ir::Op& op : inference.ops())
+    if (op.kind == OpKind::FusedElementwise)
+      EXPECT_NE(op.origin.find("(add+add)"), std::string::npos);
+
+  ir::Graph unfused = buildGraph(parsed_, false, {{"fuse-elementwise"}});
+  EXPECT_EQ(countOps(unfused, OpKind::FusedElementwise), 0);
+  EXPECT_EQ(countOps(unfused, OpKind::Add), 2 * 2 * kSteps);
+
+  // In training the backward's sums are chains too.
+  ir::Graph training = buildGraph(parsed_, true, {});
+  EXPECT_GT(countOps(training, OpKind::FusedElementwise), 2 * kSteps);
+}
+
 TEST_F(FusionStructure, NoFusionRunsNoneOfThem) {
   ir::Graph graph = buildGraph(parsed_, true, {{}, true});
   for (const ir::Op& op : graph.ops())
@@ -207,7 +226,7 @@ TEST_F(FusionStructure, NoFusionRunsNoneOfThem) {
 TEST_F(FusionStructure, TheIrDumpNamesEveryFusion) {
   std::string text = ir::printGraph(buildGraph(parsed_, true, {}));
   for (const char* name : {"fused_gather_matmul(", "fused_matmul_scatter_add(", "fused_lstm_cell(",
-                           "fused_lstm_cell_grad(", "fused_dot_dense("})
+                           "fused_lstm_cell_grad(", "fused_dot_dense(", "fused_elementwise("})
     EXPECT_NE(text.find(name), std::string::npos) << name;
 }
 
@@ -345,6 +364,33 @@ TEST(FusionRefusals, FoldingWaitsForTheFoldedTableToPayBack) {
   EXPECT_FALSE(changed);
   EXPECT_EQ(countOps(costly, OpKind::FusedGatherMatMul), 1);
   EXPECT_NE(log.find("not folded"), std::string::npos) << log;
+}
+
+/// tanh(a · b + c) with the product also a graph output when `exposeProduct`.
+ir::Graph elementwiseChainGraph(bool exposeProduct) {
+  ir::Graph graph("chain");
+  ir::ValueId a = graph.addInput("a", {DType::Float32, {2, 3}});
+  ir::ValueId b = graph.addInput("b", {DType::Float32, {2, 3}});
+  ir::ValueId c = graph.addInput("c", {DType::Float32, {3}});
+  ir::Builder builder(graph, "chain");
+  ir::ValueId product = builder.mul(a, b);
+  graph.addOutput("result", builder.unary(OpKind::Tanh, builder.add(product, c)));
+  if (exposeProduct) graph.addOutput("product", product);
+  return graph;
+}
+
+TEST(FusionRefusals, ElementwiseFusionLeavesAValueThatIsAlsoAnOutput) {
+  ir::Graph fusable = elementwiseChainGraph(false);
+  runPassVerbosely(fusable, passes::fuseElementwise);
+  ASSERT_EQ(fusable.ops().size(), 1u);
+  EXPECT_EQ(fusable.ops()[0].kind, OpKind::FusedElementwise);
+  EXPECT_EQ(fusable.ops()[0].operands.size(), 3u);  // the bias broadcasts
+
+  ir::Graph exposed = elementwiseChainGraph(true);
+  std::string log = runPassVerbosely(exposed, passes::fuseElementwise);
+  EXPECT_EQ(countOps(exposed, OpKind::Mul), 1);
+  EXPECT_EQ(countOps(exposed, OpKind::FusedElementwise), 1);  // add and tanh only
+  EXPECT_NE(log.find("not fused"), std::string::npos) << log;
 }
 
 // Numbers: each pass on against off, on both executors.
