@@ -97,10 +97,7 @@ bool fuseElementwise(ir::Graph& graph, const PassOptions& options) {
         builder.op(ir::OpKind::FusedElementwise, inputs, ir::encodeElementwiseProgram(steps));
     ir::replaceAllUses(graph, result, fused);
   }
-  if (chains.empty()) return false;
-  ir::reorderTopologically(graph);
-  eliminateDeadCode(graph, options);
-  return true;
+  return finishRewrite(graph, options, !chains.empty());
 }
 
 }  // namespace dlc::passes

@@ -267,6 +267,16 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
                  });
   };
 
+  if (ir::isElementwise(op.kind)) {
+    Scalar factor = Scalar(attributes.has("factor") ? attributes.getFloat("factor") : 1.0);
+    if (op.operands.size() == 1)
+      unary([&](Scalar x) { return elementwiseValue(op.kind, factor, x, Scalar(0)); });
+    else
+      binary([&](Scalar a, Scalar b) { return elementwiseValue(op.kind, factor, a, b); });
+    buffers_[op.result].reals = std::move(out);
+    return;
+  }
+
   switch (op.kind) {
     case OpKind::Fill:
       std::fill(out.begin(), out.end(), Scalar(attributes.getFloat("value")));
@@ -316,30 +326,6 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
       break;
     }
 
-    case OpKind::Add:
-    case OpKind::Sub:
-    case OpKind::Mul:
-    case OpKind::Div:
-    case OpKind::Neg:
-    case OpKind::Scale:
-    case OpKind::Sigmoid:
-    case OpKind::HardSigmoid:
-    case OpKind::Tanh:
-    case OpKind::Relu:
-    case OpKind::Exp:
-    case OpKind::Log:
-    case OpKind::Sqrt:
-    case OpKind::SigmoidGrad:
-    case OpKind::HardSigmoidGrad:
-    case OpKind::TanhGrad:
-    case OpKind::ReluGrad: {
-      Scalar factor = Scalar(attributes.has("factor") ? attributes.getFloat("factor") : 1.0);
-      if (op.operands.size() == 1)
-        unary([&](Scalar x) { return elementwiseValue(op.kind, factor, x, Scalar(0)); });
-      else
-        binary([&](Scalar a, Scalar b) { return elementwiseValue(op.kind, factor, a, b); });
-      break;
-    }
     case OpKind::FusedElementwise: {
       std::vector<ir::ElementwiseStep> steps = ir::decodeElementwiseProgram(op);
       std::vector<Scalar> factors;
@@ -577,6 +563,7 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
       return;
     }
     case OpKind::Assign: in(0) = in(1); return;
+    default: fail("reference executor: no kernel for {}", ir::opName(op.kind));
   }
   buffers_[op.result].reals = std::move(out);
 }
