@@ -284,7 +284,10 @@ void emitFusedGather(Emitter& e, llvm::Module& module, const ir::Op& op,
   int64_t columns = shapeOf(2)[1];                          // N
   int64_t tileRows = std::clamp<int64_t>(kTileFloats / width, 1, std::max<int64_t>(count, 1));
   Value* tile = e.scratch(tileRows * width);
-  if (!gathering) e.zero(out, numElements(outShape));
+  if (!gathering && op.operands.size() > 3)
+    e.copy(out, in[3], numElements(outShape));
+  else if (!gathering)
+    e.zero(out, numElements(outShape));
 
   auto tileAt = [&](Value* start, int64_t rows) {
     auto rowOf = [&](Value* r) { return e.loadId(ids, b.CreateAdd(start, r)); };

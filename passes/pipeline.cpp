@@ -29,6 +29,8 @@ const std::vector<Pass>& pipeline() {
        &differentiate},
       {"combine-slice-gradients", "the gradients of a value's slices as one concat", true, true,
        &combineSliceGradients},
+      {"accumulate-table-gradients", "an embedding's gradients from several lookups in one buffer",
+       true, true, &accumulateTableGradients},
       {"optimizer", "the optimizer's in-place weight updates", true, false, &addOptimizerUpdates},
       {"cse", "merge ops that compute the same thing", false, false,
        &eliminateCommonSubexpressions},

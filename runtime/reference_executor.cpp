@@ -524,6 +524,7 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
         Eigen::Map<const Matrix> dy(in(1).data(), count, bShape[1]);
         Matrix updates = dy * b.transpose();
         int64_t width = outShape[1];
+        if (op.operands.size() > 3) out = in(3);
         for (int64_t i = 0; i < count; ++i)
           for (int64_t j = 0; j < width; ++j) out[indices[i] * width + j] += updates(i, j);
       }

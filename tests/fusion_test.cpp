@@ -129,6 +129,17 @@ TEST_F(FusionStructure, EmbeddingLookupsFlowIntoTheProjectionAndBackIntoTheTable
   }
   EXPECT_EQ(forward, 2);
   EXPECT_EQ(transposed, 2);
+  // The second question's scatter starts from the first's gradient instead of zeros.
+  auto accumulating = [](const ir::Graph& graph) {
+    return std::count_if(graph.ops().begin(), graph.ops().end(), [](const ir::Op& op) {
+      return op.kind == OpKind::FusedMatMulScatterAdd && op.operands.size() == 4;
+    });
+  };
+  EXPECT_EQ(countOps(fused, OpKind::FusedMatMulScatterAdd), 2);
+  EXPECT_EQ(accumulating(fused), 1);
+  ir::Graph summed = buildGraph(parsed_, true, {{"accumulate-table-gradients"}});
+  EXPECT_EQ(countOps(summed, OpKind::FusedMatMulScatterAdd), 2);
+  EXPECT_EQ(accumulating(summed), 0);
 
   ir::Graph unfused = buildGraph(parsed_, true, {{"fuse-embedding-gather"}});
   EXPECT_EQ(countOps(unfused, OpKind::FusedGatherMatMul), 0);
@@ -515,8 +526,11 @@ TEST(FusedLookupKernels, EveryTileAgreesWithTheReference) {
   graph.addOutput("projected", builder.op(OpKind::FusedGatherMatMul, {table, ids, kernel}));
   graph.addOutput("kernel_gradient", builder.op(OpKind::FusedGatherMatMul, {table, ids, dy},
                                                 {{"transpose_a", int64_t{1}}}));
-  graph.addOutput("table_gradient",
-                  builder.op(OpKind::FusedMatMulScatterAdd, {ids, dy, kernel}, {{"rows", rows}}));
+  ir::ValueId tableGradient =
+      builder.op(OpKind::FusedMatMulScatterAdd, {ids, dy, kernel}, {{"rows", rows}});
+  graph.addOutput("table_gradient", tableGradient);
+  graph.addOutput("accumulated", builder.op(OpKind::FusedMatMulScatterAdd,
+                                            {ids, dy, kernel, tableGradient}, {{"rows", rows}}));
 
   auto filled = [](Shape shape, float step) {
     Tensor tensor(DType::Float32, std::move(shape));
@@ -549,7 +563,8 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(ExecutorKind::Reference, ExecutorKind::Jit),
                        ::testing::Values("hoist-lstm-input-projection", "fuse-embedding-gather",
                                          "fuse-lstm-cell", "fuse-dot-dense",
-                                         "combine-slice-gradients", "all")),
+                                         "combine-slice-gradients", "accumulate-table-gradients",
+                                         "fuse-elementwise", "all")),
     numbersCaseName);
 
 }  // namespace
