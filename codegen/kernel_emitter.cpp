@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "ir/elementwise_program.h"
 #include "support/error.h"
 
 namespace dlc::codegen {
@@ -358,7 +359,10 @@ void emitFusedGather(Emitter& e, llvm::Module& module, const ir::Op& op,
   int64_t columns = shapeOf(2)[1];                          // N
   int64_t tileRows = std::clamp<int64_t>(kTileFloats / width, 1, std::max<int64_t>(count, 1));
   Value* tile = e.scratch(tileRows * width);
-  if (!gathering) e.zero(out, numElements(outShape));
+  if (!gathering && op.operands.size() > 3)
+    e.copy(out, in[3], numElements(outShape));
+  else if (!gathering)
+    e.zero(out, numElements(outShape));
 
   auto tileAt = [&](Value* start, int64_t rows) {
     auto rowOf = [&](Value* r) { return e.loadId(ids, b.CreateAdd(start, r)); };
@@ -439,15 +443,33 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
   int64_t outElements = numElements(outShape);
   const ir::Attributes& attributes = op.attributes;
 
-  if (ir::isElementwise(op.kind)) {
+  if (ir::isElementwise(op.kind) || op.kind == OpKind::FusedElementwise) {
+    // One loop over the result; a fused chain evaluates its steps in registers, a plain op is
+    // a chain of one step.
+    std::vector<ir::ElementwiseStep> steps;
+    if (op.kind == OpKind::FusedElementwise) {
+      steps = ir::decodeElementwiseProgram(op);
+    } else {
+      steps.push_back({op.kind, {0}, attributes});
+      if (op.operands.size() > 1) steps.back().arguments.push_back(1);
+    }
     size_t arity = op.operands.size();
+    auto evaluate = [&](std::vector<Value*> values) {
+      for (const ir::ElementwiseStep& step : steps) {
+        ir::Op stepOp{step.kind, {}, ir::kNoValue, step.attributes, {}};
+        std::vector<Value*> x;
+        for (int32_t argument : step.arguments) x.push_back(values[argument]);
+        values.push_back(elementwise(e, stepOp, x));
+      }
+      return values.back();
+    };
     bool sameShapes = true;
     for (size_t k = 0; k < arity; ++k) sameShapes &= shapeOf(k) == outShape;
     if (sameShapes) {
       e.loop(outElements, [&](Value* i) {
         std::vector<Value*> x;
         for (size_t k = 0; k < arity; ++k) x.push_back(e.load(in[k], i));
-        e.store(elementwise(e, op, x), out, i);
+        e.store(evaluate(x), out, i);
       });
     } else {
       std::vector<Shape> strides{stridesOf(outShape)};
@@ -455,7 +477,7 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
       e.nest(outShape, strides, std::vector<int64_t>(arity + 1, 0), [&](const auto& offsets) {
         std::vector<Value*> x;
         for (size_t k = 0; k < arity; ++k) x.push_back(e.load(in[k], offsets[k + 1]));
-        e.store(elementwise(e, op, x), out, offsets[0]);
+        e.store(evaluate(x), out, offsets[0]);
       });
     }
     b.CreateRetVoid();

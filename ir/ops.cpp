@@ -260,12 +260,26 @@ Type inferFusedGatherMatMul(const std::vector<Type>& operands, const Attributes&
 }
 
 Type inferFusedMatMulScatterAdd(const std::vector<Type>& operands, const Attributes& attributes) {
+  if (operands.size() != 3 && operands.size() != 4)
+    fail("fused_matmul_scatter_add takes 3 or 4 operands, got {}", operands.size());
   const Type& ids = operands[0];
   const Type& b = operands[2];
   if (ids.dtype != DType::Int32) fail("fused_matmul_scatter_add ids must be i32");
   if (b.rank() != 2) fail("fused_matmul_scatter_add: the right operand must be rank 2");
   expectMatrix(operands[1], ids.numElements(), b.shape[1], "fused_matmul_scatter_add gradient");
-  return {DType::Float32, {attributes.getInt("rows"), b.shape[0]}};
+  Type result{DType::Float32, {attributes.getInt("rows"), b.shape[0]}};
+  if (operands.size() == 4)
+    expectMatrix(operands[3], result.shape[0], result.shape[1], "fused_matmul_scatter_add addend");
+  return result;
+}
+
+Type inferFusedElementwise(const std::vector<Type>& operands, const Attributes&) {
+  Shape shape;
+  for (const Type& operand : operands) {
+    expectFloat(operand, "fused_elementwise operand");
+    shape = broadcastShapes(shape, operand.shape);
+  }
+  return {DType::Float32, shape};
 }
 
 // Rules shared by several kinds.

@@ -93,11 +93,7 @@ bool foldEmbeddingProjection(ir::Graph& graph, const PassOptions& options) {
     }
     changed = true;
   }
-  if (changed) {
-    ir::reorderTopologically(graph);
-    eliminateDeadCode(graph, options);
-  }
-  return changed;
+  return finishRewrite(graph, options, changed);
 }
 
 }  // namespace dlc::passes

@@ -81,10 +81,7 @@ bool fuseDotDense(ir::Graph& graph, const PassOptions& options) {
                    {{"activation", static_cast<int64_t>(match.activation)}});
     ir::replaceAllUses(graph, match.result, fused);
   }
-  if (matches.empty()) return false;
-  ir::reorderTopologically(graph);
-  eliminateDeadCode(graph, options);
-  return true;
+  return finishRewrite(graph, options, !matches.empty());
 }
 
 }  // namespace dlc::passes

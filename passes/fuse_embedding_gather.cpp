@@ -56,10 +56,7 @@ bool fuseEmbeddingGather(ir::Graph& graph, const PassOptions& options) {
         builder.op(ir::OpKind::FusedGatherMatMul, {lookup.table, lookup.ids, lookup.right});
     ir::replaceAllUses(graph, lookup.product, fused);
   }
-  if (lookups.empty()) return false;
-  ir::reorderTopologically(graph);
-  eliminateDeadCode(graph, options);
-  return true;
+  return finishRewrite(graph, options, !lookups.empty());
 }
 
 }  // namespace dlc::passes

@@ -151,10 +151,7 @@ bool fuseLstmCell(ir::Graph& graph, const PassOptions& options) {
     replaced[cell.hidden] = hidden;
     replaced[cell.newCell] = newCell;
   }
-  if (cells.empty()) return false;
-  ir::reorderTopologically(graph);
-  eliminateDeadCode(graph, options);
-  return true;
+  return finishRewrite(graph, options, !cells.empty());
 }
 
 }  // namespace dlc::passes

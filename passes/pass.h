@@ -55,8 +55,10 @@ bool foldEmbeddingProjection(ir::Graph& graph, const PassOptions& options);
 bool fuseLstmCell(ir::Graph& graph, const PassOptions& options);
 bool fuseDotDense(ir::Graph& graph, const PassOptions& options);
 bool combineSliceGradients(ir::Graph& graph, const PassOptions& options);
+bool accumulateTableGradients(ir::Graph& graph, const PassOptions& options);
 bool differentiate(ir::Graph& graph, const PassOptions& options);
 bool addOptimizerUpdates(ir::Graph& graph, const PassOptions& options);
+bool fuseElementwise(ir::Graph& graph, const PassOptions& options);
 bool eliminateCommonSubexpressions(ir::Graph& graph, const PassOptions& options);
 bool eliminateDeadCode(ir::Graph& graph, const PassOptions& options);
 

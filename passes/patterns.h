@@ -51,6 +51,15 @@ class GraphIndex {
   std::vector<bool> isOutput_;
 };
 
+/// Ends a rewrite that appended ops: puts them in order and drops what they replaced. Returns
+/// `changed`, for `return finishRewrite(...)`.
+inline bool finishRewrite(ir::Graph& graph, const PassOptions& options, bool changed) {
+  if (!changed) return false;
+  ir::reorderTopologically(graph);
+  eliminateDeadCode(graph, options);
+  return true;
+}
+
 /// The activation a fused op applies for an op of `kind`, if it is one.
 inline std::optional<ir::Activation> activationOf(ir::OpKind kind) {
   switch (kind) {

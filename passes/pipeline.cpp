@@ -29,9 +29,13 @@ const std::vector<Pass>& pipeline() {
        &differentiate},
       {"combine-slice-gradients", "the gradients of a value's slices as one concat", true, true,
        &combineSliceGradients},
+      {"accumulate-table-gradients", "an embedding's gradients from several lookups in one buffer",
+       true, true, &accumulateTableGradients},
       {"optimizer", "the optimizer's in-place weight updates", true, false, &addOptimizerUpdates},
       {"cse", "merge ops that compute the same thing", false, false,
        &eliminateCommonSubexpressions},
+      {"fuse-elementwise", "chains of elementwise ops in one loop each", false, true,
+       &fuseElementwise},
       {"dce", "remove ops whose results nobody uses", false, false, &eliminateDeadCode},
   };
   return passes;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ir/elementwise_program.h"
 #include "support/error.h"
 
 namespace dlc {
@@ -91,6 +92,35 @@ Scalar activationDerivative(ir::Activation kind, Scalar x, Scalar y) {
     case ir::Activation::Relu: return x > Scalar(0) ? Scalar(1) : Scalar(0);
   }
   return Scalar(1);
+}
+
+/// The value of an elementwise op of `kind` at one element (b is unused by unary ops).
+template <typename Scalar>
+Scalar elementwiseValue(ir::OpKind kind, Scalar factor, Scalar a, Scalar b) {
+  switch (kind) {
+    case OpKind::Add: return a + b;
+    case OpKind::Sub: return a - b;
+    case OpKind::Mul: return a * b;
+    case OpKind::Div: return a / b;
+    case OpKind::Neg: return -a;
+    case OpKind::Scale: return a * factor;
+    case OpKind::Sigmoid: return activate(ir::Activation::Sigmoid, a);
+    case OpKind::HardSigmoid: return activate(ir::Activation::HardSigmoid, a);
+    case OpKind::Tanh: return activate(ir::Activation::Tanh, a);
+    case OpKind::Relu: return activate(ir::Activation::Relu, a);
+    case OpKind::Exp: return std::exp(a);
+    case OpKind::Log: return std::log(a);
+    case OpKind::Sqrt: return std::sqrt(a);
+    // The derivatives: (y, dy) or (x, dy).
+    case OpKind::SigmoidGrad: return b * a * (Scalar(1) - a);
+    case OpKind::HardSigmoidGrad: {
+      Scalar ramp = Scalar(0.2) * a + Scalar(0.5);
+      return ramp > Scalar(0) && ramp < Scalar(1) ? Scalar(0.2) * b : Scalar(0);
+    }
+    case OpKind::TanhGrad: return b * (Scalar(1) - a * a);
+    case OpKind::ReluGrad: return a > Scalar(0) ? b : Scalar(0);
+    default: fail("reference executor: {} is not elementwise", ir::opName(kind));
+  }
 }
 
 int64_t normalized(int64_t axis, size_t rank) {
@@ -234,6 +264,16 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
                  });
   };
 
+  if (ir::isElementwise(op.kind)) {
+    Scalar factor = Scalar(attributes.has("factor") ? attributes.getFloat("factor") : 1.0);
+    if (op.operands.size() == 1)
+      unary([&](Scalar x) { return elementwiseValue(op.kind, factor, x, Scalar(0)); });
+    else
+      binary([&](Scalar a, Scalar b) { return elementwiseValue(op.kind, factor, a, b); });
+    buffers_[op.result].reals = std::move(out);
+    return;
+  }
+
   switch (op.kind) {
     case OpKind::Fill:
       std::fill(out.begin(), out.end(), Scalar(attributes.getFloat("value")));
@@ -283,44 +323,34 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
       break;
     }
 
-    case OpKind::Add: binary([](Scalar a, Scalar b) { return a + b; }); break;
-    case OpKind::Sub: binary([](Scalar a, Scalar b) { return a - b; }); break;
-    case OpKind::Mul: binary([](Scalar a, Scalar b) { return a * b; }); break;
-    case OpKind::Div: binary([](Scalar a, Scalar b) { return a / b; }); break;
-    case OpKind::Neg: unary([](Scalar x) { return -x; }); break;
-    case OpKind::Scale: {
-      Scalar factor = Scalar(attributes.getFloat("factor"));
-      unary([factor](Scalar x) { return x * factor; });
+    case OpKind::FusedElementwise: {
+      std::vector<ir::ElementwiseStep> steps = ir::decodeElementwiseProgram(op);
+      std::vector<Scalar> factors;
+      for (const ir::ElementwiseStep& step : steps)
+        factors.push_back(
+            Scalar(step.attributes.has("factor") ? step.attributes.getFloat("factor") : 1.0));
+      size_t arity = op.operands.size();
+      std::vector<Shape> strides;
+      for (size_t k = 0; k < arity; ++k) strides.push_back(broadcastStrides(shapeOf(k), outShape));
+      Shape outStrides = stridesOf(outShape);
+      std::vector<Scalar> values(arity + steps.size());
+      for (int64_t flat = 0; flat < static_cast<int64_t>(out.size()); ++flat) {
+        for (size_t k = 0; k < arity; ++k) {
+          int64_t offset = 0;
+          for (size_t axis = 0; axis < outShape.size(); ++axis)
+            offset += flat / outStrides[axis] % outShape[axis] * strides[k][axis];
+          values[k] = in(static_cast<int>(k))[offset];
+        }
+        for (size_t j = 0; j < steps.size(); ++j) {
+          const std::vector<int32_t>& arguments = steps[j].arguments;
+          values[arity + j] =
+              elementwiseValue(steps[j].kind, factors[j], values[arguments[0]],
+                               arguments.size() > 1 ? values[arguments[1]] : Scalar(0));
+        }
+        out[flat] = values.back();
+      }
       break;
     }
-    case OpKind::Sigmoid:
-      unary([](Scalar x) { return Scalar(1) / (Scalar(1) + std::exp(-x)); });
-      break;
-    case OpKind::HardSigmoid:
-      unary(
-          [](Scalar x) { return std::clamp(Scalar(0.2) * x + Scalar(0.5), Scalar(0), Scalar(1)); });
-      break;
-    case OpKind::Tanh: unary([](Scalar x) { return std::tanh(x); }); break;
-    case OpKind::Relu: unary([](Scalar x) { return std::max(x, Scalar(0)); }); break;
-    case OpKind::Exp: unary([](Scalar x) { return std::exp(x); }); break;
-    case OpKind::Log: unary([](Scalar x) { return std::log(x); }); break;
-    case OpKind::Sqrt: unary([](Scalar x) { return std::sqrt(x); }); break;
-
-    case OpKind::SigmoidGrad:
-      binary([](Scalar y, Scalar dy) { return dy * y * (Scalar(1) - y); });
-      break;
-    case OpKind::HardSigmoidGrad:
-      binary([](Scalar x, Scalar dy) {
-        Scalar ramp = Scalar(0.2) * x + Scalar(0.5);
-        return ramp > Scalar(0) && ramp < Scalar(1) ? Scalar(0.2) * dy : Scalar(0);
-      });
-      break;
-    case OpKind::TanhGrad:
-      binary([](Scalar y, Scalar dy) { return dy * (Scalar(1) - y * y); });
-      break;
-    case OpKind::ReluGrad:
-      binary([](Scalar x, Scalar dy) { return x > Scalar(0) ? dy : Scalar(0); });
-      break;
 
     case OpKind::ReduceSum: {
       const Shape& inShape = shapeOf(0);
@@ -491,6 +521,7 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
         Eigen::Map<const Matrix> dy(in(1).data(), count, bShape[1]);
         Matrix updates = dy * b.transpose();
         int64_t width = outShape[1];
+        if (op.operands.size() > 3) out = in(3);
         for (int64_t i = 0; i < count; ++i)
           for (int64_t j = 0; j < width; ++j) out[indices[i] * width + j] += updates(i, j);
       }
@@ -530,6 +561,7 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
       return;
     }
     case OpKind::Assign: in(0) = in(1); return;
+    default: fail("reference executor: no kernel for {}", ir::opName(op.kind));
   }
   buffers_[op.result].reals = std::move(out);
 }

@@ -129,6 +129,17 @@ TEST_F(FusionStructure, EmbeddingLookupsFlowIntoTheProjectionAndBackIntoTheTable
   }
   EXPECT_EQ(forward, 2);
   EXPECT_EQ(transposed, 2);
+  // The second question's scatter starts from the first's gradient instead of zeros.
+  auto accumulating = [](const ir::Graph& graph) {
+    return std::count_if(graph.ops().begin(), graph.ops().end(), [](const ir::Op& op) {
+      return op.kind == OpKind::FusedMatMulScatterAdd && op.operands.size() == 4;
+    });
+  };
+  EXPECT_EQ(countOps(fused, OpKind::FusedMatMulScatterAdd), 2);
+  EXPECT_EQ(accumulating(fused), 1);
+  ir::Graph summed = buildGraph(parsed_, true, {{"accumulate-table-gradients"}});
+  EXPECT_EQ(countOps(summed, OpKind::FusedMatMulScatterAdd), 2);
+  EXPECT_EQ(accumulating(summed), 0);
 
   ir::Graph unfused = buildGraph(parsed_, true, {{"fuse-embedding-gather"}});
   EXPECT_EQ(countOps(unfused, OpKind::FusedGatherMatMul), 0);
@@ -171,7 +182,7 @@ TEST_F(FusionStructure, LstmCellsBecomeOneOpEachAndTheirGradientsToo) {
   EXPECT_EQ(countOps(fused, OpKind::Sigmoid), 0);
   EXPECT_EQ(countOps(fused, OpKind::Tanh), 0);
 
-  ir::Graph unfused = buildGraph(parsed_, true, {{"fuse-lstm-cell"}});
+  ir::Graph unfused = buildGraph(parsed_, true, {{"fuse-lstm-cell", "fuse-elementwise"}});
   EXPECT_EQ(countOps(unfused, OpKind::FusedLstmCell), 0);
   EXPECT_EQ(countOps(unfused, OpKind::Tanh), 2 * 2 * kSteps);
 }
@@ -197,6 +208,25 @@ TEST_F(FusionStructure, SliceGradientsBecomeConcatsInsteadOfPaddedSums) {
   EXPECT_GT(countOps(padded, OpKind::Pad), 2);
 }
 
+TEST_F(FusionStructure, ElementwiseChainsBecomeOneLoopEach) {
+  // Each step adds the recurrent product and the bias to its slice of the projection: one
+  // fused op per step and question instead of two adds.
+  ir::Graph inference = buildGraph(parsed_, false, {});
+  EXPECT_EQ(countOps(inference, OpKind::FusedElementwise), 2 * kSteps);
+  EXPECT_EQ(countOps(inference, OpKind::Add), 0);
+  for (const ir::Op& op : inference.ops())
+    if (op.kind == OpKind::FusedElementwise)
+      EXPECT_NE(op.origin.find("(add+add)"), std::string::npos);
+
+  ir::Graph unfused = buildGraph(parsed_, false, {{"fuse-elementwise"}});
+  EXPECT_EQ(countOps(unfused, OpKind::FusedElementwise), 0);
+  EXPECT_EQ(countOps(unfused, OpKind::Add), 2 * 2 * kSteps);
+
+  // In training the backward's sums are chains too.
+  ir::Graph training = buildGraph(parsed_, true, {});
+  EXPECT_GT(countOps(training, OpKind::FusedElementwise), 2 * kSteps);
+}
+
 TEST_F(FusionStructure, NoFusionRunsNoneOfThem) {
   ir::Graph graph = buildGraph(parsed_, true, {{}, true});
   for (const ir::Op& op : graph.ops())
@@ -207,7 +237,7 @@ TEST_F(FusionStructure, NoFusionRunsNoneOfThem) {
 TEST_F(FusionStructure, TheIrDumpNamesEveryFusion) {
   std::string text = ir::printGraph(buildGraph(parsed_, true, {}));
   for (const char* name : {"fused_gather_matmul(", "fused_matmul_scatter_add(", "fused_lstm_cell(",
-                           "fused_lstm_cell_grad(", "fused_dot_dense("})
+                           "fused_lstm_cell_grad(", "fused_dot_dense(", "fused_elementwise("})
     EXPECT_NE(text.find(name), std::string::npos) << name;
 }
 
@@ -223,6 +253,25 @@ std::string runPassVerbosely(ir::Graph& graph, bool (*pass)(ir::Graph&, const pa
   bool result = pass(graph, options);
   if (changed) *changed = result;
   return log.str();
+}
+
+/// A pass fuses the graph `make(false)` into one `fused` op, and leaves `make(true)`, where a piece
+/// of the fusion is also a graph output, saying why at -v.
+void expectRefusalOfAnExposedPiece(ir::Graph (*make)(bool),
+                                   bool (*pass)(ir::Graph&, const passes::PassOptions&),
+                                   OpKind fused, OpKind piece) {
+  ir::Graph fusable = make(false);
+  bool changed = false;
+  runPassVerbosely(fusable, pass, &changed);
+  EXPECT_TRUE(changed);
+  EXPECT_EQ(countOps(fusable, fused), 1);
+  EXPECT_EQ(countOps(fusable, piece), 0);
+
+  ir::Graph exposed = make(true);
+  std::string log = runPassVerbosely(exposed, pass, &changed);
+  EXPECT_FALSE(changed);
+  EXPECT_EQ(countOps(exposed, fused), 0);
+  EXPECT_NE(log.find("is a graph output"), std::string::npos) << log;
 }
 
 /// act(reduce_sum(a · b) · kernel + bias); `exposeDot` makes the dot a graph output as well.
@@ -242,18 +291,8 @@ ir::Graph dotDenseGraph(bool exposeDot) {
 }
 
 TEST(FusionRefusals, DotDenseLeavesADotThatIsAlsoAnOutput) {
-  ir::Graph fusable = dotDenseGraph(false);
-  bool changed = false;
-  runPassVerbosely(fusable, passes::fuseDotDense, &changed);
-  EXPECT_TRUE(changed);
-  EXPECT_EQ(countOps(fusable, OpKind::FusedDotDense), 1);
-  EXPECT_EQ(countOps(fusable, OpKind::ReduceSum), 0);
-
-  ir::Graph exposed = dotDenseGraph(true);
-  std::string log = runPassVerbosely(exposed, passes::fuseDotDense, &changed);
-  EXPECT_FALSE(changed);
-  EXPECT_EQ(countOps(exposed, OpKind::FusedDotDense), 0);
-  EXPECT_NE(log.find("not fused"), std::string::npos) << log;
+  expectRefusalOfAnExposedPiece(dotDenseGraph, passes::fuseDotDense, OpKind::FusedDotDense,
+                                OpKind::ReduceSum);
 }
 
 /// One LSTM step from its gate pre-activations; `exposeGate` also outputs the input gate.
@@ -279,18 +318,8 @@ ir::Graph lstmStepGraph(bool exposeGate) {
 }
 
 TEST(FusionRefusals, LstmCellLeavesAGateThatIsAlsoAnOutput) {
-  ir::Graph fusable = lstmStepGraph(false);
-  bool changed = false;
-  runPassVerbosely(fusable, passes::fuseLstmCell, &changed);
-  EXPECT_TRUE(changed);
-  EXPECT_EQ(countOps(fusable, OpKind::FusedLstmCell), 1);
-  EXPECT_EQ(countOps(fusable, OpKind::Sigmoid), 0);
-
-  ir::Graph exposed = lstmStepGraph(true);
-  std::string log = runPassVerbosely(exposed, passes::fuseLstmCell, &changed);
-  EXPECT_FALSE(changed);
-  EXPECT_EQ(countOps(exposed, OpKind::FusedLstmCell), 0);
-  EXPECT_NE(log.find("not fused"), std::string::npos) << log;
+  expectRefusalOfAnExposedPiece(lstmStepGraph, passes::fuseLstmCell, OpKind::FusedLstmCell,
+                                OpKind::Sigmoid);
 }
 
 /// An embedding lookup read by a product; `exposeRows` also outputs the looked-up rows.
@@ -307,18 +336,8 @@ ir::Graph lookupGraph(bool exposeRows) {
 }
 
 TEST(FusionRefusals, EmbeddingGatherLeavesRowsThatAreAlsoAnOutput) {
-  ir::Graph fusable = lookupGraph(false);
-  bool changed = false;
-  runPassVerbosely(fusable, passes::fuseEmbeddingGather, &changed);
-  EXPECT_TRUE(changed);
-  EXPECT_EQ(countOps(fusable, OpKind::FusedGatherMatMul), 1);
-  EXPECT_EQ(countOps(fusable, OpKind::Gather), 0);
-
-  ir::Graph exposed = lookupGraph(true);
-  std::string log = runPassVerbosely(exposed, passes::fuseEmbeddingGather, &changed);
-  EXPECT_FALSE(changed);
-  EXPECT_EQ(countOps(exposed, OpKind::Gather), 1);
-  EXPECT_NE(log.find("is a graph output"), std::string::npos) << log;
+  expectRefusalOfAnExposedPiece(lookupGraph, passes::fuseEmbeddingGather, OpKind::FusedGatherMatMul,
+                                OpKind::Gather);
 }
 
 /// A lookup of `ids` ids in a table of `rows` rows through a product, at inference.
@@ -345,6 +364,33 @@ TEST(FusionRefusals, FoldingWaitsForTheFoldedTableToPayBack) {
   EXPECT_FALSE(changed);
   EXPECT_EQ(countOps(costly, OpKind::FusedGatherMatMul), 1);
   EXPECT_NE(log.find("not folded"), std::string::npos) << log;
+}
+
+/// tanh(a · b + c) with the product also a graph output when `exposeProduct`.
+ir::Graph elementwiseChainGraph(bool exposeProduct) {
+  ir::Graph graph("chain");
+  ir::ValueId a = graph.addInput("a", {DType::Float32, {2, 3}});
+  ir::ValueId b = graph.addInput("b", {DType::Float32, {2, 3}});
+  ir::ValueId c = graph.addInput("c", {DType::Float32, {3}});
+  ir::Builder builder(graph, "chain");
+  ir::ValueId product = builder.mul(a, b);
+  graph.addOutput("result", builder.unary(OpKind::Tanh, builder.add(product, c)));
+  if (exposeProduct) graph.addOutput("product", product);
+  return graph;
+}
+
+TEST(FusionRefusals, ElementwiseFusionLeavesAValueThatIsAlsoAnOutput) {
+  ir::Graph fusable = elementwiseChainGraph(false);
+  runPassVerbosely(fusable, passes::fuseElementwise);
+  ASSERT_EQ(fusable.ops().size(), 1u);
+  EXPECT_EQ(fusable.ops()[0].kind, OpKind::FusedElementwise);
+  EXPECT_EQ(fusable.ops()[0].operands.size(), 3u);  // the bias broadcasts
+
+  ir::Graph exposed = elementwiseChainGraph(true);
+  std::string log = runPassVerbosely(exposed, passes::fuseElementwise);
+  EXPECT_EQ(countOps(exposed, OpKind::Mul), 1);
+  EXPECT_EQ(countOps(exposed, OpKind::FusedElementwise), 1);  // add and tanh only
+  EXPECT_NE(log.find("not fused"), std::string::npos) << log;
 }
 
 // Numbers: each pass on against off, on both executors.
@@ -480,8 +526,11 @@ TEST(FusedLookupKernels, EveryTileAgreesWithTheReference) {
   graph.addOutput("projected", builder.op(OpKind::FusedGatherMatMul, {table, ids, kernel}));
   graph.addOutput("kernel_gradient", builder.op(OpKind::FusedGatherMatMul, {table, ids, dy},
                                                 {{"transpose_a", int64_t{1}}}));
-  graph.addOutput("table_gradient",
-                  builder.op(OpKind::FusedMatMulScatterAdd, {ids, dy, kernel}, {{"rows", rows}}));
+  ir::ValueId tableGradient =
+      builder.op(OpKind::FusedMatMulScatterAdd, {ids, dy, kernel}, {{"rows", rows}});
+  graph.addOutput("table_gradient", tableGradient);
+  graph.addOutput("accumulated", builder.op(OpKind::FusedMatMulScatterAdd,
+                                            {ids, dy, kernel, tableGradient}, {{"rows", rows}}));
 
   auto filled = [](Shape shape, float step) {
     Tensor tensor(DType::Float32, std::move(shape));
@@ -514,7 +563,8 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(ExecutorKind::Reference, ExecutorKind::Jit),
                        ::testing::Values("hoist-lstm-input-projection", "fuse-embedding-gather",
                                          "fuse-lstm-cell", "fuse-dot-dense",
-                                         "combine-slice-gradients", "all")),
+                                         "combine-slice-gradients", "accumulate-table-gradients",
+                                         "fuse-elementwise", "all")),
     numbersCaseName);
 
 }  // namespace
