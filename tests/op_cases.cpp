@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "ir/elementwise_program.h"
 #include "passes/gradients.h"
 #include "passes/pass.h"
 
@@ -256,6 +257,26 @@ std::vector<OpCase> makeCases() {
       dotDenseCase("fused_dot_dense", Activation::Sigmoid),
       dotDenseCase("fused_dot_dense_linear", Activation::Linear),
       dotDenseCase("fused_dot_dense_tanh", Activation::Tanh),
+
+      // tanh(a * b + c) * 0.5 - sigmoid_grad(d, a): broadcast operands, a scale's factor, a
+      // derivative op and steps reading earlier steps. It runs after autodiff: no gradient rule.
+      {"fused_elementwise_chain", OpKind::FusedElementwise,
+       [](OpCaseBuilder& c) {
+         using ir::ElementwiseStep;
+         std::vector<ValueId> operands = {c.frozen("a", {2, 3}), c.frozen("b", {3}),
+                                          c.frozen("c", {2, 1}),
+                                          c.frozen("d", {2, 3}, kProbability)};
+         std::vector<ElementwiseStep> steps = {
+             {OpKind::Mul, {0, 1}, {}},                // 4: a * b
+             {OpKind::Add, {4, 2}, {}},                // 5: + c
+             {OpKind::Tanh, {5}, {}},                  // 6
+             {OpKind::Scale, {6}, {{"factor", 0.5}}},  // 7
+             {OpKind::SigmoidGrad, {3, 0}, {}},        // 8: d (1 - d) a
+             {OpKind::Sub, {7, 8}, {}},
+         };
+         return c.builder().op(OpKind::FusedElementwise, operands,
+                               ir::encodeElementwiseProgram(steps));
+       }},
 
       // Repeated ids in both: the table's gradient adds the shares of rows used twice.
       {"fused_gather_matmul_repeated_ids", OpKind::FusedGatherMatMul,
