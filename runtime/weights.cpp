@@ -107,7 +107,8 @@ void checkWeights(const TensorMap& weights, const ModelAnalysis& analysis,
       fail("{}: the weight '{}' holds {} at index {}", source, spec.name, *bad,
            bad - values.begin());
   }
-  for (const auto& [name, tensor] : weights) {
+  for (const auto& entry : weights) {
+    const std::string& name = entry.first;
     bool known = std::any_of(specs.begin(), specs.end(),
                              [&](const WeightSpec& spec) { return spec.name == name; });
     if (!known) fail("{}: '{}' is not a weight of this model", source, name);
