@@ -8,6 +8,7 @@
 
 #include "frontend/layers/layer_kinds.h"
 #include "support/error.h"
+#include "support/memory_limit.h"
 
 namespace dlc {
 
@@ -110,6 +111,7 @@ ModelAnalysis analyzeModel(const schema::ModelT& model, const std::string& sourc
   ModelAnalysis analysis;
   analysis.source = source;
   if (model.layers.empty()) fail("{}: the model has no layers", source);
+  int64_t weightBytes = 0;
 
   for (const auto& layerPointer : model.layers) {
     const schema::LayerT& layer = *layerPointer;
@@ -165,16 +167,28 @@ ModelAnalysis analyzeModel(const schema::ModelT& model, const std::string& sourc
       result.outputs.push_back(check.output);
     }
 
+    // Sizes come from the file: refuse what would not fit in memory before anyone allocates it.
     for (WeightSpec& weight : check.weights) {
+      std::optional<int64_t> bytes = tensorBytes(weight.shape, DType::Float32);
+      checkMemory(bytes, fmt::format("{}: layer '{}' ({}): the weight '{}' {}", source, layer.name,
+                                     rule.typeName, weight.name, formatShape(weight.shape)));
+      weightBytes = saturatingAdd(weightBytes, *bytes);
       weight.trainable = layer.trainable;
       result.parameterCount += numElements(weight.shape);
     }
+    Shape sample(check.output.shape.begin() + (check.output.shape.empty() ? 0 : 1),
+                 check.output.shape.end());
+    checkMemory(tensorBytes(sample, check.output.dtype),
+                fmt::format("{}: layer '{}' ({}): one sample of its output {}", source, layer.name,
+                            rule.typeName, formatLayerShape(check.output.shape)));
     result.weights = std::move(check.weights);
     analysis.totalParameters += result.parameterCount;
     if (layer.trainable) analysis.trainableParameters += result.parameterCount;
     analysis.layerIndex[layer.name] = static_cast<int>(analysis.layers.size());
     analysis.layers.push_back(std::move(result));
   }
+
+  checkMemory(weightBytes, fmt::format("{}: the model's weights", source));
 
   std::set<std::string> inputNames(model.inputs.begin(), model.inputs.end());
   for (const std::string& name : model.inputs) {

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "frontend/json_diagnostics.h"
+#include "schema/checksum.h"
 #include "schema/dlc_model_schema_text.h"
 #include "support/error.h"
 #include "support/file_io.h"
@@ -28,13 +29,22 @@ std::unique_ptr<flatbuffers::Parser> makeSchemaParser() {
   return parser;
 }
 
-schema::ModelT unpackVerified(const uint8_t* data, size_t size, const std::string& source) {
+/// The JSON form has no checksum to check: it is text, meant to be edited.
+enum class Checksum { Verify, Ignore };
+
+schema::ModelT unpackVerified(const uint8_t* data, size_t size, const std::string& source,
+                              Checksum checksum) {
   flatbuffers::Verifier verifier(data, size);
   if (!schema::VerifyModelBuffer(verifier))
     fail("{}: not a valid dlc model (the FlatBuffers verifier rejected it: truncated or corrupt)",
          source);
+  if (checksum == Checksum::Verify)
+    schema::verifyChecksum(std::as_bytes(std::span(data, size)), schema::Model::VT_CHECKSUM,
+                           source);
   schema::ModelT model;
   schema::GetModel(data)->UnPackTo(&model);
+  // A checksum belongs to a file, not to the model: saving computes a new one.
+  model.checksum = 0;
   if (model.format_version > kFormatVersion)
     fail("{}: model format version {} is newer than this dlc reads ({})", source,
          model.format_version, kFormatVersion);
@@ -55,7 +65,8 @@ schema::ModelT parseModel(std::span<const std::byte> contents, const std::string
     std::string text(reinterpret_cast<const char*>(bytes), contents.size());
     if (!parser->Parse(text.c_str()))
       fail("{}: not a valid dlc model in JSON form: {}", source, describeJsonError(*parser, text));
-    return unpackVerified(parser->builder_.GetBufferPointer(), parser->builder_.GetSize(), source);
+    return unpackVerified(parser->builder_.GetBufferPointer(), parser->builder_.GetSize(), source,
+                          Checksum::Ignore);
   }
 
   if (contents.size() < 8 || !schema::ModelBufferHasIdentifier(bytes)) {
@@ -68,23 +79,35 @@ schema::ModelT parseModel(std::span<const std::byte> contents, const std::string
     fail("{}: not a dlc model: expected the identifier \"{}\" at byte 4{}", source,
          schema::ModelIdentifier(), printable ? ", found \"" + found + "\"" : "");
   }
-  return unpackVerified(bytes, contents.size(), source);
+  return unpackVerified(bytes, contents.size(), source, Checksum::Verify);
 }
 
 schema::ModelT loadModel(const std::string& path) { return parseModel(readFile(path), path); }
 
-std::string serializeModel(const schema::ModelT& model) {
+namespace {
+
+/// The binary form; `sealed` stores a checksum, which the JSON form leaves out.
+std::string packModel(const schema::ModelT& model, bool sealed) {
   flatbuffers::FlatBufferBuilder builder(1 << 16);
+  // Default values are stored too, so that the checksum field (zero until sealed) has its place.
+  builder.ForceDefaults(sealed);
   schema::FinishModelBuffer(builder, schema::Model::Pack(builder, &model));
-  return std::string(reinterpret_cast<const char*>(builder.GetBufferPointer()), builder.GetSize());
+  std::span<std::byte> buffer(reinterpret_cast<std::byte*>(builder.GetBufferPointer()),
+                              builder.GetSize());
+  if (sealed) schema::sealChecksum(buffer, schema::Model::VT_CHECKSUM);
+  return std::string(reinterpret_cast<const char*>(buffer.data()), buffer.size());
 }
+
+}  // namespace
+
+std::string serializeModel(const schema::ModelT& model) { return packModel(model, true); }
 
 void saveModel(const schema::ModelT& model, const std::string& path) {
   writeFileAtomically(path, serializeModel(model));
 }
 
 std::string modelToJson(const schema::ModelT& model) {
-  std::string binary = serializeModel(model);
+  std::string binary = packModel(model, false);
   auto parser = makeSchemaParser();
   std::string json;
   if (!flatbuffers::GenerateText(*parser, binary.data(), &json))

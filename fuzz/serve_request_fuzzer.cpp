@@ -4,8 +4,8 @@
 // a 200 from /v1/predict carries one probability per pair the model was asked for. It needs
 // serve/request_handler.cpp and nlohmann-json only. By hand, from the repository root, build it
 // with `clang++-14 -std=c++20 -O1 -g -I. -fsanitize=fuzzer,address,undefined` on this file and
-// serve/request_handler.cpp, then run it on a copy of fuzz/corpus/serve_request (libFuzzer adds
-// what it finds to the folder it is given).
+// serve/request_handler.cpp, then run it on a copy of fuzz/corpus/serve_request_fuzzer
+// (libFuzzer adds what it finds to the folder it is given).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

@@ -64,9 +64,11 @@ bool combineSliceGradients(ir::Graph& graph, const PassOptions& options) {
     Shape shape = graph.type(sum).shape;
     std::vector<ir::ValueId> parts;
     int64_t position = 0;
+    // A copy: clang before 16 cannot capture a structured binding in a lambda.
+    int64_t gapAxis = axis;
     auto zeros = [&](int64_t size) {
       Shape gap = shape;
-      gap[axis] = size;
+      gap[gapAxis] = size;
       parts.push_back(builder.fill(gap, 0.0));
     };
     for (const Piece& piece : pieces) {

@@ -7,19 +7,12 @@
 #include "runtime/session.h"
 #include "runtime/trainer.h"
 #include "runtime/weights.h"
+#include "schema/checksum.h"
 #include "schema/dlc_compiled_generated.h"
 #include "support/error.h"
 #include "support/file_io.h"
 
 namespace dlc {
-
-namespace {
-
-std::span<const std::byte> asBytes(const std::string& text) {
-  return std::as_bytes(std::span(text.data(), text.size()));
-}
-
-}  // namespace
 
 CompiledModel::~CompiledModel() = default;
 
@@ -46,36 +39,51 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(schema::ModelT model,
   return compiled;
 }
 
-std::unique_ptr<CompiledModel> CompiledModel::load(const std::string& path) {
-  std::vector<std::byte> contents = readFile(path);
+CompiledGraphFile parseCompiledGraph(std::span<const std::byte> contents,
+                                     const std::string& source) {
   const auto* bytes = reinterpret_cast<const uint8_t*>(contents.data());
   if (contents.size() < 8 || !schema::CompiledGraphBufferHasIdentifier(bytes))
-    fail("{}: not a compiled dlc graph (expected the identifier \"{}\" at byte 4)", path,
+    fail("{}: not a compiled dlc graph (expected the identifier \"{}\" at byte 4)", source,
          schema::CompiledGraphIdentifier());
   flatbuffers::Verifier verifier(bytes, contents.size());
   if (!schema::VerifyCompiledGraphBuffer(verifier))
-    fail("{}: the compiled graph is truncated or corrupt", path);
+    fail("{}: the compiled graph is truncated or corrupt", source);
+  schema::verifyChecksum(contents, schema::CompiledGraph::VT_CHECKSUM, source);
   const schema::CompiledGraph* file = schema::GetCompiledGraph(bytes);
   if (file->format_version() > kCompiledFormatVersion)
-    fail("{}: compiled graph format version {} is newer than this dlc reads ({})", path,
+    fail("{}: compiled graph format version {} is newer than this dlc reads ({})", source,
          file->format_version(), kCompiledFormatVersion);
   if (!file->model() || !file->object_code() || !file->offsets() || !file->cpu())
-    fail("{}: the compiled graph lacks its model, code or memory plan", path);
+    fail("{}: the compiled graph lacks its model, code or memory plan", source);
   if (file->batch_size() <= 0 || file->batch_size() > (1 << 20))
-    fail("{}: the compiled graph has an invalid batch size {}", path, file->batch_size());
+    fail("{}: the compiled graph has an invalid batch size {}", source, file->batch_size());
 
-  std::unique_ptr<CompiledModel> compiled(new CompiledModel());
-  compiled->model_ =
-      parseModel(std::as_bytes(std::span(file->model()->data(), file->model()->size())), path);
-  compiled->source_ = path;
-  compiled->analysis_ = analyzeModel(compiled->model_, path);
-  compiled->options_ = {file->batch_size(), file->training(), {}};
+  CompiledGraphFile result;
+  result.model =
+      parseModel(std::as_bytes(std::span(file->model()->data(), file->model()->size())), source);
+  result.analysis = analyzeModel(result.model, source);
+  result.batchSize = file->batch_size();
+  result.training = file->training();
   if (file->disabled_passes())
-    for (const auto* name : *file->disabled_passes())
-      compiled->options_.disabledPasses.insert(name->str());
+    for (const auto* name : *file->disabled_passes()) result.disabledPasses.insert(name->str());
+  result.cpu = file->cpu()->str();
+  result.objectCode.assign(reinterpret_cast<const char*>(file->object_code()->data()),
+                           file->object_code()->size());
+  result.memoryPlan.arenaBytes = file->arena_bytes();
+  result.memoryPlan.offsets.assign(file->offsets()->begin(), file->offsets()->end());
+  return result;
+}
+
+std::unique_ptr<CompiledModel> CompiledModel::load(const std::string& path) {
+  CompiledGraphFile file = parseCompiledGraph(readFile(path), path);
+  std::unique_ptr<CompiledModel> compiled(new CompiledModel());
+  compiled->model_ = std::move(file.model);
+  compiled->source_ = path;
+  compiled->analysis_ = std::move(file.analysis);
+  compiled->options_ = {file.batchSize, file.training, std::move(file.disabledPasses)};
 
   // Code made for another CPU may use instructions this one lacks: compile it again then.
-  bool sameCpu = file->cpu()->str() == codegen::hostCpuDescription();
+  bool sameCpu = file.cpu == codegen::hostCpuDescription();
   compiled->recompiled_ = !sameCpu;
   SessionOptions sessionOptions;
   sessionOptions.batchSize = compiled->options_.batchSize;
@@ -83,13 +91,8 @@ std::unique_ptr<CompiledModel> CompiledModel::load(const std::string& path) {
   sessionOptions.passes.disabled = compiled->options_.disabledPasses;
   if (sameCpu) {
     sessionOptions.loadCode = [&](const ir::Graph& graph) {
-      codegen::MemoryPlan plan;
-      plan.arenaBytes = file->arena_bytes();
-      plan.offsets.assign(file->offsets()->begin(), file->offsets()->end());
-      std::string objectCode(reinterpret_cast<const char*>(file->object_code()->data()),
-                             file->object_code()->size());
       try {
-        return codegen::CompiledGraph::load(graph, std::move(plan), objectCode);
+        return codegen::CompiledGraph::load(graph, std::move(file.memoryPlan), file.objectCode);
       } catch (const Error& error) {
         fail("{}: {}", path, error.what());
       }
@@ -136,10 +139,15 @@ void CompiledModel::save(const std::string& path) const {
   file.add_arena_bytes(code->memoryPlan().arenaBytes);
   file.add_offsets(offsets);
   file.add_disabled_passes(disabledPasses);
+  // Stored although zero, so that sealing has its place to write.
+  builder.ForceDefaults(true);
+  file.add_checksum(0);
+  builder.ForceDefaults(false);
   schema::FinishCompiledGraphBuffer(builder, file.Finish());
-  writeFileAtomically(
-      path,
-      std::span(reinterpret_cast<const std::byte*>(builder.GetBufferPointer()), builder.GetSize()));
+  std::span<std::byte> buffer(reinterpret_cast<std::byte*>(builder.GetBufferPointer()),
+                              builder.GetSize());
+  schema::sealChecksum(buffer, schema::CompiledGraph::VT_CHECKSUM);
+  writeFileAtomically(path, buffer);
 }
 
 double CompiledModel::compileSeconds() const { return session_->compiledGraph()->compileSeconds(); }

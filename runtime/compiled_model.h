@@ -22,6 +22,24 @@ class Session;
 /// The newest compiled graph format version this build reads and writes.
 inline constexpr uint32_t kCompiledFormatVersion = 1;
 
+/// What a compiled graph file holds, read and checked (identifier, FlatBuffers verifier,
+/// checksum, version, the model it carries), but not linked yet.
+struct CompiledGraphFile {
+  schema::ModelT model;
+  ModelAnalysis analysis;
+  int64_t batchSize = 0;
+  bool training = false;
+  std::set<std::string> disabledPasses;
+  std::string cpu;
+  std::string objectCode;
+  codegen::MemoryPlan memoryPlan;
+};
+
+/// Parses the contents of a compiled graph file; a dlc::Error naming `source` if it is truncated,
+/// corrupt, from a newer dlc, or carries a model that does not validate.
+CompiledGraphFile parseCompiledGraph(std::span<const std::byte> contents,
+                                     const std::string& source);
+
 class CompiledModel {
  public:
   struct Options {
@@ -40,14 +58,14 @@ class CompiledModel {
 
   /// Loads a compiled graph file. Its code is linked as it is when it was compiled for this CPU,
   /// and compiled again from the model it carries otherwise (see recompiled()). A truncated or
-  /// corrupt file, or one from a newer dlc, is a dlc::Error.
+  /// corrupt file, or one from a newer dlc, is a dlc::Error (see parseCompiledGraph).
   static std::unique_ptr<CompiledModel> load(const std::string& path);
 
   /// Whether the file at `path` starts like a compiled graph (rather than a model file).
   static bool isCompiledGraph(const std::string& path);
 
-  /// Writes the compiled graph file: native code, memory plan, the model with its current
-  /// weights, and the settings to compile it again.
+  /// Writes the compiled graph file atomically, with its checksum: native code, memory plan, the
+  /// model with its current weights, and the settings to compile it again.
   void save(const std::string& path) const;
 
   ~CompiledModel();

@@ -43,8 +43,8 @@ Tensor JitExecutor::getTensor(const std::string& name) const {
   fail("the graph has no weight, state or input named '{}'", name);
 }
 
-void JitExecutor::checkIds(const TensorMap& inputs) const {
-  for (const ir::Op& op : graph_.ops()) {
+void checkTokenIds(const ir::Graph& graph, const TensorMap& inputs) {
+  for (const ir::Op& op : graph.ops()) {
     // Lookups read ids as their operand 1 and rows of operand 0; scatters read ids as their
     // operand 0 and write rows of their result.
     bool lookup = op.kind == ir::OpKind::Gather || op.kind == ir::OpKind::FusedGatherMatMul;
@@ -52,13 +52,26 @@ void JitExecutor::checkIds(const TensorMap& inputs) const {
         op.kind == ir::OpKind::ScatterAdd || op.kind == ir::OpKind::FusedMatMulScatterAdd;
     if (!lookup && !scatter) continue;
     ir::ValueId ids = op.operands[lookup ? 1 : 0];
-    const ir::Value& value = graph_.value(ids);
+    const ir::Value& value = graph.value(ids);
     if (value.kind != ir::ValueKind::Input) continue;
-    int64_t rows = lookup ? graph_.type(op.operands[0]).shape[0] : graph_.type(op.result).shape[0];
-    for (int32_t id : inputs.at(value.name).data<int32_t>())
-      if (id < 0 || id >= rows)
-        fail("layer '{}': token id {} in input '{}' is out of range [0, {})", op.origin, id,
-             value.name, rows);
+    int64_t rows = lookup ? graph.type(op.operands[0]).shape[0] : graph.type(op.result).shape[0];
+    auto found = inputs.find(value.name);
+    if (found == inputs.end()) fail("the input '{}' is missing", value.name);
+    const Tensor& tensor = found->second;
+    if (tensor.dtype() != DType::Int32)
+      fail("input '{}' must hold i32 token ids, got {}", value.name, dtypeName(tensor.dtype()));
+    auto values = tensor.data<int32_t>();
+    for (size_t index = 0; index < values.size(); ++index) {
+      if (values[index] >= 0 && values[index] < rows) continue;
+      // The flat index as a position in the input: [sample, step].
+      Shape position(tensor.shape().size());
+      for (size_t axis = position.size(), rest = index; axis-- > 0;) {
+        position[axis] = static_cast<int64_t>(rest) % tensor.shape()[axis];
+        rest /= static_cast<size_t>(tensor.shape()[axis]);
+      }
+      fail("input '{}' at {}: token id {} is out of range for layer '{}' (ids 0 to {})", value.name,
+           formatShape(position), values[index], op.origin, rows - 1);
+    }
   }
 }
 
@@ -68,7 +81,7 @@ TensorMap JitExecutor::run(const TensorMap& inputs) {
     if (found == inputs.end()) fail("the input '{}' is missing", graph_.value(id).name);
     setTensor(found->first, found->second);
   }
-  checkIds(inputs);
+  checkTokenIds(graph_, inputs);
 
   const codegen::MemoryPlan& plan = compiled_->memoryPlan();
   if (poisonArena_) {

@@ -12,6 +12,10 @@
 
 namespace dlc {
 
+/// Token ids out of an embedding's range would read outside its table: throws dlc::Error naming
+/// the input, the id's position in it, the id and the layer's range.
+void checkTokenIds(const ir::Graph& graph, const TensorMap& inputs);
+
 class JitExecutor final : public Executor {
  public:
   /// Compiles `graph`, which must outlive the executor. Weights and state start at zero.
@@ -26,9 +30,6 @@ class JitExecutor final : public Executor {
   const codegen::CompiledGraph& compiled() const { return *compiled_; }
 
  private:
-  /// Token ids out of an embedding's range would read outside its table: refuse them first.
-  void checkIds(const TensorMap& inputs) const;
-
   const ir::Graph& graph_;
   std::unique_ptr<codegen::CompiledGraph> compiled_;
   std::vector<Tensor> storage_;   // by external index: inputs, weights, state

@@ -235,9 +235,10 @@ int parseLabel(std::string_view text) {
 }  // namespace
 
 QuoraDataset readQuoraPairs(const std::string& path) {
-  std::string contents = readPossiblyCompressedFile(path);
-  std::string_view text = contents;
+  return parseQuoraPairs(readPossiblyCompressedFile(path), path);
+}
 
+QuoraDataset parseQuoraPairs(std::string_view text, const std::string& path) {
   // The header line decides the delimiter: Quora's TSV and ours have TABs, Kaggle's CSV has none.
   size_t headerStart = text.find_first_not_of("\r\n");
   std::string_view headerLine;
@@ -299,9 +300,11 @@ QuoraDataset readQuoraPairs(const std::string& path) {
 }
 
 std::vector<std::pair<std::string, std::string>> readPairsToPredict(const std::string& path) {
-  std::string contents = readPossiblyCompressedFile(path);
-  std::string_view text = contents;
+  return parsePairsToPredict(readPossiblyCompressedFile(path), path);
+}
 
+std::vector<std::pair<std::string, std::string>> parsePairsToPredict(std::string_view text,
+                                                                     const std::string& path) {
   std::vector<std::pair<std::string, std::string>> pairs;
   int64_t lineNumber = 0;
   size_t lineStart = 0;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -35,9 +36,14 @@ struct QuoraDataset {
 /// question1, question2 and is_duplicate, in any order among others. LF and CRLF line ends both
 /// work. An Error naming the path and line if the file cannot be read or is not such a table.
 QuoraDataset readQuoraPairs(const std::string& path);
+/// The same on text already in memory (decompressed, without a byte order mark); `path` names it
+/// in errors.
+QuoraDataset parseQuoraPairs(std::string_view text, const std::string& path);
 
 /// For prediction: one pair per line, "question1<TAB>question2" (further fields ignored); no
 /// header. Blank lines are skipped; a line without a TAB is an Error naming the path and line.
 std::vector<std::pair<std::string, std::string>> readPairsToPredict(const std::string& path);
+std::vector<std::pair<std::string, std::string>> parsePairsToPredict(std::string_view text,
+                                                                     const std::string& path);
 
 }  // namespace dlc

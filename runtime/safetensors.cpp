@@ -3,14 +3,44 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "support/checksum.h"
 #include "support/error.h"
 #include "support/file_io.h"
+#include "support/memory_limit.h"
 
 namespace dlc {
 
 namespace {
 
 constexpr uint64_t kMaxHeaderBytes = 100 << 20;
+
+/// The `__metadata__` entry where dlc keeps its checksum; other readers ignore it.
+constexpr const char* kChecksumKey = "dlc.crc32";
+
+/// The CRC-32 of the tensors' names, dtypes, shapes and data in name order: it does not depend
+/// on how the header is spaced or the data laid out, only on what the file holds.
+uint32_t contentChecksum(const TensorMap& tensors) {
+  Crc32 crc;
+  for (const auto& [name, tensor] : tensors) {
+    crc.update(
+        fmt::format("{}\n{}{}\n", name, dtypeName(tensor.dtype()), formatShape(tensor.shape())));
+    crc.update(tensor.bytes());
+  }
+  return crc.value();
+}
+
+/// Throws unless the checksum that dlc stored, if any, matches the tensors read.
+void verifyContentChecksum(const nlohmann::json& header, const TensorMap& tensors,
+                           const std::string& source) {
+  auto metadata = header.find("__metadata__");
+  if (metadata == header.end() || !metadata->is_object()) return;
+  auto stored = metadata->find(kChecksumKey);
+  if (stored == metadata->end()) return;
+  std::string computed = formatChecksum(contentChecksum(tensors));
+  if (!stored->is_string() || stored->get<std::string>() != computed)
+    fail("{}: the file is corrupt: its checksum ({} in __metadata__) is {}, its tensors give {}",
+         source, kChecksumKey, stored->dump(), computed);
+}
 
 }  // namespace
 
@@ -45,23 +75,24 @@ TensorMap parseSafetensors(std::span<const std::byte> contents, const std::strin
         fail("{}: tensor '{}' has dtype {}; dlc reads F32 and I32", source, name, dtypeText);
 
       Shape shape = entry.at("shape").get<Shape>();
-      for (int64_t size : shape)
-        if (size < 0 || size > (int64_t{1} << 40))
-          fail("{}: tensor '{}' has an invalid shape", source, name);
+      std::optional<int64_t> bytes = tensorBytes(shape, dtype);
+      if (!bytes) fail("{}: tensor '{}' has an invalid shape {}", source, name, formatShape(shape));
       auto offsets = entry.at("data_offsets").get<std::vector<uint64_t>>();
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data.size())
         fail("{}: tensor '{}' has data offsets outside the file", source, name);
 
-      Tensor tensor(dtype, shape);
-      if (offsets[1] - offsets[0] != tensor.byteSize())
+      // Checked before allocating: the bytes are in the file, so the tensor fits in memory.
+      if (offsets[1] - offsets[0] != static_cast<uint64_t>(*bytes))
         fail("{}: tensor '{}' has {} bytes of data, its shape {} needs {}", source, name,
-             offsets[1] - offsets[0], formatShape(shape), tensor.byteSize());
+             offsets[1] - offsets[0], formatShape(shape), *bytes);
+      Tensor tensor(dtype, shape);
       std::memcpy(tensor.bytes().data(), data.data() + offsets[0], tensor.byteSize());
       tensors[name] = std::move(tensor);
     } catch (const nlohmann::json::exception& error) {
       fail("{}: tensor '{}' has a malformed header entry: {}", source, name, error.what());
     }
   }
+  verifyContentChecksum(header, tensors, source);
   return tensors;
 }
 
@@ -71,6 +102,7 @@ TensorMap readSafetensors(const std::string& path) {
 
 void writeSafetensors(const std::string& path, const TensorMap& tensors) {
   nlohmann::json header = nlohmann::json::object();
+  header["__metadata__"] = {{kChecksumKey, formatChecksum(contentChecksum(tensors))}};
   uint64_t offset = 0;
   for (const auto& [name, tensor] : tensors) {
     header[name] = {{"dtype", tensor.dtype() == DType::Float32 ? "F32" : "I32"},

@@ -4,6 +4,7 @@
 #include "runtime/jit_executor.h"
 #include "runtime/reference_executor.h"
 #include "support/error.h"
+#include "support/memory_limit.h"
 
 namespace dlc {
 
@@ -18,6 +19,17 @@ Session::Session(const schema::ModelT& model, const ModelAnalysis& analysis,
     passOptions.optimizer = *model.training->optimizer;
   if (options.training && !options.withOptimizer) passOptions.disabled.insert("optimizer");
   passes::runPipeline(graph_, passOptions);
+
+  // Refuse a graph whose tensors would not fit before an executor allocates them. An upper bound
+  // for the JIT, whose memory plan lets buffers with disjoint lifetimes share bytes.
+  int64_t graphBytes = 0;
+  for (ir::ValueId id = 0; id < graph_.valueCount(); ++id)
+    graphBytes = saturatingAdd(
+        graphBytes, tensorBytes(graph_.type(id).shape, graph_.type(id).dtype).value_or(INT64_MAX));
+  checkMemory(graphBytes,
+              fmt::format("{}: the {} graph for batch {}", analysis.source,
+                          options.training ? "training" : "inference", options.batchSize));
+
   if (options.executor == ExecutorKind::Jit) {
     auto code = options.loadCode ? options.loadCode(graph_) : nullptr;
     executor_ = code ? std::make_unique<JitExecutor>(graph_, std::move(code))

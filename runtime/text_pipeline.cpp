@@ -44,9 +44,20 @@ PairEncoder::PairEncoder(const schema::ModelT& model, const std::string& source)
       preprocessing.truncating == schema::Side::Post ? PadSide::Post : PadSide::Pre;
   padding_.value = preprocessing.padding_value;
   inputs_ = preprocessing.text_inputs;
-  for (const std::string& input : inputs_)
+  for (const std::string& input : inputs_) {
     if (std::find(model.inputs.begin(), model.inputs.end(), input) == model.inputs.end())
       fail("{}: preprocessing.text_inputs names '{}', which is not a model input", source, input);
+    // Rows of another length would not fit the input (and a huge length would not fit memory).
+    auto layer = std::find_if(model.layers.begin(), model.layers.end(),
+                              [&](const auto& candidate) { return candidate->name == input; });
+    const schema::InputOptionsT* options =
+        layer == model.layers.end() ? nullptr : (*layer)->input.get();
+    if (!options || options->dtype != schema::DType::Int32 ||
+        options->shape != std::vector<int64_t>{preprocessing.sequence_length})
+      fail("{}: preprocessing.sequence_length is {}, but the input '{}' does not take {} token "
+           "ids (i32)",
+           source, preprocessing.sequence_length, input, preprocessing.sequence_length);
+  }
 }
 
 void PairEncoder::fitVocabulary(schema::ModelT& model, const std::vector<std::string>& texts,

@@ -128,11 +128,25 @@ std::vector<EpochResult> trainModel(schema::ModelT& model, const ModelAnalysis& 
   trainingOptions.training = true;
   Session trainer(model, analysis, trainingOptions);
   trainer.setWeights(modelWeights(model, analysis, options.seed));
-  if (!training.optimizer_state.empty())
-    trainer.setOptimizerState(fromSchemaTensors(training.optimizer_state, source));
+  if (!training.optimizer_state.empty()) {
+    TensorMap state = fromSchemaTensors(training.optimizer_state, analysis.source);
+    try {
+      trainer.setOptimizerState(state);
+    } catch (const Error& error) {
+      fail("{}: {}", analysis.source, error.what());
+    }
+  }
   SessionOptions inferenceOptions;
   inferenceOptions.batchSize = options.batchSize;
   Session validator(model, analysis, inferenceOptions);
+
+  // What a run that stops on a diverged loss leaves behind.
+  auto keptMessage = [&] {
+    if (options.checkpointPath.empty() || training.epochs_done == 0)
+      return std::string("no model was written");
+    return fmt::format("the checkpoint {} of epoch {} is kept", options.checkpointPath,
+                       training.epochs_done);
+  };
 
   const std::string& predictionsOutput = model.outputs.front();
   int64_t stepsPerEpoch = trainingData.count / options.batchSize;
@@ -166,9 +180,10 @@ std::vector<EpochResult> trainModel(schema::ModelT& model, const ModelAnalysis& 
       float loss = outputs.at(kLossOutput).data<float>()[0];
       if (!std::isfinite(loss))
         fail(
-            "training diverged in epoch {} at step {}: the loss is {}; the last checkpoint is "
-            "kept (try a lower --learning-rate)",
-            epoch + 1, step + 1, loss);
+            "{}: training diverged in epoch {} at step {} (pairs {} to {} of the shuffled "
+            "epoch): the loss is {}; {} (try a lower --learning-rate)",
+            source, epoch + 1, step + 1, step * options.batchSize + 1,
+            (step + 1) * options.batchSize, loss, keptMessage());
       lossSum += loss;
       auto predictions = outputs.at(predictionsOutput).data<float>();
       auto labels = batch.at(kLabelsInput).data<float>();
@@ -201,8 +216,16 @@ std::vector<EpochResult> trainModel(schema::ModelT& model, const ModelAnalysis& 
                     text + fmt::format(" - {:.0f} samples/s", result.samplesPerSecond));
     results.push_back(result);
 
-    // Keep the model in step with the trainer; a whole epoch is a checkpoint.
-    model.weights = toSchemaTensors(trainer.weights());
+    // Keep the model in step with the trainer; a whole epoch is a checkpoint. A finite loss
+    // does not prove finite weights (an update can overflow after the last loss was taken).
+    TensorMap weights = trainer.weights();
+    try {
+      checkWeights(weights, analysis, "the trained weights");
+    } catch (const Error& error) {
+      fail("{}: training diverged in epoch {}: {}; {}", source, epoch + 1, error.what(),
+           keptMessage());
+    }
+    model.weights = toSchemaTensors(weights);
     training.optimizer_state = toSchemaTensors(trainer.optimizerState());
     if (step == stepsPerEpoch) training.epochs_done = epoch + 1;
     if (!options.checkpointPath.empty()) saveModel(model, options.checkpointPath);

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "support/error.h"
+#include "support/memory_limit.h"
 
 namespace dlc {
 
@@ -98,8 +99,16 @@ void checkWeights(const TensorMap& weights, const ModelAnalysis& analysis,
     if (tensor.dtype() != DType::Float32 || tensor.shape() != spec.shape)
       fail("{}: the weight '{}' must be f32{}, got {}{}", source, spec.name,
            formatShape(spec.shape), dtypeName(tensor.dtype()), formatShape(tensor.shape()));
+    // A NaN or an infinity would spread to every output: refuse it where it enters.
+    auto values = tensor.data<float>();
+    auto bad =
+        std::find_if(values.begin(), values.end(), [](float v) { return !std::isfinite(v); });
+    if (bad != values.end())
+      fail("{}: the weight '{}' holds {} at index {}", source, spec.name, *bad,
+           bad - values.begin());
   }
-  for (const auto& [name, tensor] : weights) {
+  for (const auto& entry : weights) {
+    const std::string& name = entry.first;
     bool known = std::any_of(specs.begin(), specs.end(),
                              [&](const WeightSpec& spec) { return spec.name == name; });
     if (!known) fail("{}: '{}' is not a weight of this model", source, name);
@@ -133,13 +142,16 @@ TensorMap fromSchemaTensors(const std::vector<std::unique_ptr<schema::TensorT>>&
   for (const auto& entry : tensors) {
     if (entry->dtype != schema::DType::Float32 && entry->dtype != schema::DType::Int32)
       fail("{}: tensor '{}' has an unknown dtype", source, entry->name);
-    for (int64_t size : entry->shape)
-      if (size < 0) fail("{}: tensor '{}' has a negative size", source, entry->name);
     DType dtype = entry->dtype == schema::DType::Float32 ? DType::Float32 : DType::Int32;
-    Tensor tensor(dtype, entry->shape);
-    if (entry->data.size() != tensor.byteSize())
+    // The data is already in memory, so a shape that matches it needs no further limit.
+    std::optional<int64_t> bytes = tensorBytes(entry->shape, dtype);
+    if (!bytes)
+      fail("{}: tensor '{}' has an invalid shape {}", source, entry->name,
+           formatShape(entry->shape));
+    if (entry->data.size() != static_cast<uint64_t>(*bytes))
       fail("{}: tensor '{}' holds {} bytes, its shape {} needs {}", source, entry->name,
-           entry->data.size(), formatShape(entry->shape), tensor.byteSize());
+           entry->data.size(), formatShape(entry->shape), *bytes);
+    Tensor tensor(dtype, entry->shape);
     std::memcpy(tensor.bytes().data(), entry->data.data(), tensor.byteSize());
     result[entry->name] = std::move(tensor);
   }

@@ -16,7 +16,8 @@ TensorMap initializeWeights(const ModelAnalysis& analysis, uint64_t seed);
 /// The weights the model file carries, or fresh ones from `seed` if it carries none.
 TensorMap modelWeights(const schema::ModelT& model, const ModelAnalysis& analysis, uint64_t seed);
 
-/// Throws dlc::Error unless `weights` has exactly the model's weights, with their shapes, in f32.
+/// Throws dlc::Error naming `source` unless `weights` has exactly the model's weights, with their
+/// shapes, in f32, and every value finite.
 void checkWeights(const TensorMap& weights, const ModelAnalysis& analysis,
                   const std::string& source);
 

@@ -9,6 +9,7 @@ packages=(
   libflatbuffers-dev flatbuffers-compiler libopenblas-openmp-dev
   libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libcpp-httplib-dev
+  clang-14 libclang-rt-14-dev libomp-14-dev  # scripts/fuzz.sh: clang with libFuzzer
   "$@"
 )
 

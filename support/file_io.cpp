@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "support/error.h"
@@ -53,6 +54,15 @@ void writeFileAtomically(const std::string& path, std::span<const std::byte> con
     int saved = errno;
     ::unlink(temporary.c_str());
     fail("{}: cannot replace: {}", path, std::strerror(saved));
+  }
+
+  // The rename itself is durable only once the directory is flushed too. A failure here leaves
+  // a whole file in place, so it is not an error.
+  std::filesystem::path directory = std::filesystem::path(path).parent_path();
+  int directoryFd = ::open(directory.empty() ? "." : directory.c_str(), O_RDONLY | O_DIRECTORY);
+  if (directoryFd >= 0) {
+    ::fsync(directoryFd);
+    ::close(directoryFd);
   }
 }
 

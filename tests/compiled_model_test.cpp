@@ -8,6 +8,7 @@
 
 #include "codegen/jit.h"
 #include "runtime/dlc_c_api.h"
+#include "schema/checksum.h"
 #include "schema/dlc_compiled_generated.h"
 #include "support/error.h"
 #include "support/file_io.h"
@@ -71,6 +72,8 @@ TEST_F(CompiledModelFile, CompilesAgainForAnotherCpu) {
   size_t at = contents.find(cpu);
   ASSERT_NE(at, std::string::npos);
   contents[at] = contents[at] == 'x' ? 'y' : 'x';  // as if written on another machine
+  schema::sealChecksum(std::as_writable_bytes(std::span(contents.data(), contents.size())),
+                       schema::CompiledGraph::VT_CHECKSUM);
   std::string other = directory_.path("other.dlc");
   writeFileAtomically(other, contents);
 

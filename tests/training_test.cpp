@@ -1,9 +1,18 @@
 // Training end to end on small data: it learns, it resumes exactly, and predicting on raw text
 // agrees with running the graph on the ids.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
+#include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
 
 #include "frontend/model_io.h"
 #include "runtime/safetensors.h"
@@ -137,6 +146,165 @@ TEST_F(TrainingCli, EvaluateReportsEveryMetricAsJson) {
     EXPECT_TRUE(report.contains(key)) << key;
   EXPECT_EQ(report["pairs"], 400);
   EXPECT_GT(report["auc"].get<double>(), 0.5);
+}
+
+TEST_F(TrainingCli, ADivergingRunStopsWithAClearMessageAndWritesNoModel) {
+  std::string trained = directory_.path("trained.fbs");
+  std::string errors;
+  EXPECT_EQ(testing::runDlc(fmt::format("train {} --data {} --batch-size 32 --epochs 2 "
+                                        "--learning-rate 1e38 --out {}",
+                                        model_, data_, trained),
+                            nullptr, &errors),
+            1);
+  EXPECT_NE(errors.find(data_ + ": training diverged in epoch 1"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("no model was written"), std::string::npos) << errors;
+  EXPECT_FALSE(std::filesystem::exists(trained));
+  EXPECT_FALSE(std::filesystem::exists(trained + ".checkpoint"));
+}
+
+/// Starts `dlc arguments...` with stdout and stderr going to `logPath`; returns its pid.
+pid_t startDlc(const std::vector<std::string>& arguments, const std::string& logPath) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, logPath.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  std::vector<std::string> words = {DLC_BINARY};
+  words.insert(words.end(), arguments.begin(), arguments.end());
+  std::vector<char*> argv;
+  for (std::string& word : words) argv.push_back(word.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  int failed = posix_spawn(&pid, DLC_BINARY, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return failed == 0 ? pid : -1;
+}
+
+/// The whole model file (weights and optimizer state included) in a form that compares equal
+/// exactly when two runs trained the same model.
+TensorMap weightsAndState(const schema::ModelT& model, const std::string& path) {
+  TensorMap tensors = fromSchemaTensors(model.weights, path);
+  tensors.merge(fromSchemaTensors(model.training->optimizer_state, path));
+  return tensors;
+}
+
+/// The file's inode, or 0 if there is none: an atomic write puts a new inode under the name.
+ino_t inodeOf(const std::string& path) {
+  struct stat status;
+  return ::stat(path.c_str(), &status) == 0 ? status.st_ino : 0;
+}
+
+/// A dlc process being watched: whether it has ended, and how.
+struct Child {
+  pid_t pid = -1;
+  int status = 0;
+  bool ended = false;
+
+  bool poll() {
+    if (!ended && waitpid(pid, &status, WNOHANG) == pid) ended = true;
+    return ended;
+  }
+  void wait() {
+    if (!ended && waitpid(pid, &status, 0) == pid) ended = true;
+  }
+  bool succeeded() const { return ended && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+  bool killed() const { return ended && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL; }
+};
+
+TEST(KilledTraining, ResumesToTheModelOfAnUninterruptedRunAndNeverLeavesAHalfWrittenFile) {
+  using Clock = std::chrono::steady_clock;
+  constexpr auto kPoll = std::chrono::milliseconds(1);
+  TemporaryDirectory directory;
+  std::string model = directory.path("model.json");
+  testing::writeText(model, smallSiameseModel(40, 8));
+  std::string data = writePairsFile(directory, "pairs.tsv", toyPairs(3000, 13));
+  auto trainArguments = [&](const std::string& output) {
+    return std::vector<std::string>{"train",    model,    "--data", data,       "--batch-size",
+                                    "32",       "--seed", "5",      "--epochs", "6",
+                                    "--resume", "--out",  output};
+  };
+
+  // The uninterrupted run, watched to learn how long an epoch takes (checkpoint to checkpoint).
+  std::string straight = directory.path("straight.fbs");
+  Child child{startDlc(trainArguments(straight), directory.path("straight.log"))};
+  ASSERT_GT(child.pid, 0);
+  std::vector<Clock::time_point> checkpointTimes;
+  for (ino_t seen = 0; !child.poll(); std::this_thread::sleep_for(kPoll)) {
+    ino_t now = inodeOf(straight + ".checkpoint");
+    if (now == seen) continue;
+    seen = now;
+    checkpointTimes.push_back(Clock::now());
+  }
+  ASSERT_TRUE(child.succeeded()) << testing::readText(directory.path("straight.log"));
+  ASSERT_GE(checkpointTimes.size(), 2u);
+  double epochSeconds =
+      std::chrono::duration<double>(checkpointTimes.back() - checkpointTimes.front()).count() /
+      static_cast<double>(checkpointTimes.size() - 1);
+
+  // Each run but the last is killed at a random moment of the two epochs after the first
+  // checkpoint it writes: within an epoch, while validating, or while writing a file.
+  std::string killed = directory.path("killed.fbs");
+  std::string checkpoint = killed + ".checkpoint";
+  std::vector<pid_t> killedPids;
+  int epochsDone = 0, resumedRuns = 0;
+  std::mt19937_64 generator(2024);
+  std::uniform_real_distribution<double> moment(0.0, 2.0);
+  for (int run = 0;; ++run) {
+    std::string log = directory.path(fmt::format("run{}.log", run));
+    ino_t before = inodeOf(checkpoint);
+    child = Child{startDlc(trainArguments(killed), log)};
+    ASSERT_GT(child.pid, 0);
+    if (run < 4) {
+      while (!child.poll() && inodeOf(checkpoint) == before) std::this_thread::sleep_for(kPoll);
+      std::this_thread::sleep_for(std::chrono::duration<double>(moment(generator) * epochSeconds));
+      if (!child.poll()) kill(child.pid, SIGKILL);
+    }
+    child.wait();
+    ASSERT_TRUE(child.succeeded() || child.killed()) << testing::readText(log);
+    if (child.killed()) killedPids.push_back(child.pid);
+
+    // A run that found a checkpoint went on from the one the last run left. (A killed run may
+    // have lost its buffered output; the lines come in order, so both or neither are there.)
+    std::string printed = testing::readText(log);
+    if (epochsDone > 0 && printed.find("Training on") != std::string::npos) {
+      EXPECT_NE(printed.find(fmt::format("after epoch {}\n", epochsDone)), std::string::npos)
+          << printed;
+      ++resumedRuns;
+    }
+
+    // Under the names dlc writes, every file is whole: it loads, its checksum matches.
+    if (std::filesystem::exists(checkpoint)) {
+      schema::ModelT saved = loadModel(checkpoint);
+      EXPECT_GE(saved.training->epochs_done, epochsDone);
+      epochsDone = saved.training->epochs_done;
+    }
+    if (std::filesystem::exists(killed)) EXPECT_NO_THROW(loadModel(killed));
+    if (child.succeeded()) break;
+  }
+  EXPECT_GT(resumedRuns, 0) << "no run resumed from a checkpoint: the test proved nothing";
+  EXPECT_FALSE(killedPids.empty()) << "no run was killed: the test proved nothing";
+
+  // Files that are not dlc's to read: only the temporary files of killed writers.
+  for (const auto& entry : std::filesystem::directory_iterator(directory.path(""))) {
+    std::string name = entry.path().filename().string();
+    size_t temporary = name.find(".tmp-");
+    if (temporary == std::string::npos) continue;
+    pid_t writer = std::stoi(name.substr(temporary + 5));
+    EXPECT_NE(std::find(killedPids.begin(), killedPids.end(), writer), killedPids.end()) << name;
+  }
+
+  schema::ModelT expected = loadModel(straight);
+  schema::ModelT actual = loadModel(killed);
+  EXPECT_EQ(actual.training->epochs_done, 6);
+  TensorMap expectedTensors = weightsAndState(expected, straight);
+  TensorMap actualTensors = weightsAndState(actual, killed);
+  ASSERT_EQ(expectedTensors.size(), actualTensors.size());
+  for (const auto& [name, tensor] : expectedTensors) {
+    ASSERT_TRUE(actualTensors.count(name)) << name;
+    EXPECT_TRUE(std::equal(tensor.bytes().begin(), tensor.bytes().end(),
+                           actualTensors.at(name).bytes().begin()))
+        << name;
+  }
 }
 
 }  // namespace

@@ -4,12 +4,23 @@
 #include <cstdio>
 
 #include "support/error.h"
+#include "support/memory_limit.h"
 #include "tools/commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app("dlc: a deep-learning graph compiler and runtime for CPUs", "dlc");
   app.require_subcommand(1);
   app.set_version_flag("--version", "dlc 0.1.0");
+  app.add_option_function<std::string>(
+      "--memory-limit",
+      [](const std::string& text) {
+        std::optional<int64_t> bytes = dlc::parseByteSize(text);
+        if (!bytes || *bytes <= 0)
+          throw CLI::ValidationError("--memory-limit", "expected a size such as 8G or 512M");
+        dlc::setMemoryLimit(*bytes);
+      },
+      "Refuse models whose sizes need more memory than this, e.g. 8G (default: "
+      "DLC_MEMORY_LIMIT, else the physical memory)");
   dlc::tools::addSummaryCommand(app);
   dlc::tools::addCompileCommand(app);
   dlc::tools::addConvertCommand(app);

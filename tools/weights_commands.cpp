@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "frontend/lowering.h"
+#include "runtime/jit_executor.h"
 #include "runtime/safetensors.h"
 #include "runtime/session.h"
 #include "runtime/weights.h"
@@ -104,6 +105,13 @@ void run(const RunOptions& options) {
            expected.numElements(), dtypeName(labels.dtype()), formatShape(labels.shape()));
     labels.reshape(expected.shape);
     feeds[kLabelsInput] = std::move(labels);
+  }
+
+  // Checked here too, to name the file the ids came from (the executors check them anyway).
+  try {
+    checkTokenIds(session.graph(), feeds);
+  } catch (const Error& error) {
+    fail("{}: {}", options.inputs, error.what());
   }
 
   TensorMap outputs;

@@ -17,6 +17,8 @@ void checkLSTM(LayerCheck& check) {
     check.fail("expects a rank-3 input (batch, steps, features), got " +
                formatLayerShape(input.shape));
   if (options.units <= 0) check.fail("units must be positive");
+  // Four gates of `units` each must not overflow before the memory limit can judge the sizes.
+  if (options.units > (int64_t{1} << 40)) check.fail("units must be at most 2^40");
 
   int64_t units = options.units;
   int64_t features = input.shape[2];

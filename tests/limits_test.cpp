@@ -1,0 +1,119 @@
+// Sizes declared in a file are checked against the memory limit before anything is allocated,
+// and token ids from a `dlc run` inputs file against the embedding they index.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "frontend/layers.h"
+#include "runtime/safetensors.h"
+#include "runtime/session.h"
+#include "support/error.h"
+#include "support/memory_limit.h"
+#include "tests/test_support.h"
+
+namespace dlc {
+namespace {
+
+using testing::TemporaryDirectory;
+
+std::string embeddingModel(int64_t rows, int64_t width) {
+  return fmt::format(R"({{ "inputs": ["ids"], "outputs": ["embedding"], "layers": [
+      {{ "name": "ids", "kind": "Input", "input": {{ "shape": [4] }} }},
+      {{ "name": "embedding", "kind": "Embedding", "inputs": ["ids"],
+         "embedding": {{ "input_dim": {}, "output_dim": {} }} }} ] }})",
+                     rows, width);
+}
+
+/// The message of the Error that `body` throws, or "" if it throws none.
+template <typename Body>
+std::string errorOf(Body&& body) {
+  try {
+    body();
+  } catch (const Error& error) {
+    return error.what();
+  }
+  return "";
+}
+
+class MemoryLimit : public ::testing::Test {
+ protected:
+  void TearDown() override { setMemoryLimit(0); }
+};
+
+TEST_F(MemoryLimit, RefusesAHugeEmbeddingWithTheFigure) {
+  setMemoryLimit(int64_t{1} << 30);
+  std::string message =
+      errorOf([] { testing::parseModelJson(embeddingModel(1'000'000'000'000, 128), "big.json"); });
+  EXPECT_NE(message.find("big.json: layer 'embedding' (Embedding)"), std::string::npos) << message;
+  EXPECT_NE(message.find("465.7 TiB"), std::string::npos) << message;
+  EXPECT_NE(message.find("memory limit of 1.0 GiB"), std::string::npos) << message;
+}
+
+TEST_F(MemoryLimit, RefusesSizesWhoseProductOverflows) {
+  std::string message =
+      errorOf([] { testing::parseModelJson(embeddingModel(int64_t{1} << 40, int64_t{1} << 40)); });
+  EXPECT_NE(message.find("more than 8 EiB"), std::string::npos) << message;
+}
+
+TEST_F(MemoryLimit, RefusesABatchWhoseGraphWouldNotFit) {
+  testing::ParsedModel parsed = testing::parseModelJson(embeddingModel(1000, 64));
+  setMemoryLimit(int64_t{4} << 20);
+  SessionOptions options;
+  options.batchSize = 1;
+  options.executor = ExecutorKind::Reference;
+  EXPECT_NO_THROW(Session(parsed.model, parsed.analysis, options));
+  options.batchSize = 8192;  // 8192 x 4 ids x 64 floats: 8 MiB of output alone
+  std::string message = errorOf([&] { Session(parsed.model, parsed.analysis, options); });
+  EXPECT_NE(message.find("the inference graph for batch 8192"), std::string::npos) << message;
+}
+
+TEST_F(MemoryLimit, TheCommandLineAndTheEnvironmentSetIt) {
+  TemporaryDirectory directory;
+  std::string model = directory.path("model.json");
+  testing::writeText(model, embeddingModel(1'000'000, 256));  // 977 MiB of weights
+  std::string errors;
+  EXPECT_EQ(testing::runDlc(fmt::format("--memory-limit 512M summary {}", model), nullptr, &errors),
+            1);
+  EXPECT_NE(errors.find("976.6 MiB, more than the memory limit of 512.0 MiB"), std::string::npos)
+      << errors;
+  EXPECT_EQ(std::system(fmt::format("DLC_MEMORY_LIMIT=512M {} summary {} >/dev/null 2>&1",
+                                    DLC_BINARY, model)
+                            .c_str()),
+            1 << 8);
+  EXPECT_EQ(testing::runDlc(fmt::format("--memory-limit 2G summary {}", model)), 0);
+  EXPECT_NE(testing::runDlc(fmt::format("--memory-limit lots summary {}", model)), 0);
+}
+
+TEST(ByteSizes, ParseWithAndWithoutSuffixes) {
+  EXPECT_EQ(parseByteSize("1048576"), 1048576);
+  EXPECT_EQ(parseByteSize("8G"), int64_t{8} << 30);
+  EXPECT_EQ(parseByteSize("512m"), int64_t{512} << 20);
+  EXPECT_EQ(parseByteSize("2T"), int64_t{2} << 40);
+  EXPECT_FALSE(parseByteSize(""));
+  EXPECT_FALSE(parseByteSize("G"));
+  EXPECT_FALSE(parseByteSize("12GB"));
+  EXPECT_FALSE(parseByteSize("-5"));
+  EXPECT_FALSE(parseByteSize("99999999999T"));
+}
+
+TEST(TokenIds, OutOfRangeIdsInRunInputsAreReportedWithTheirFileAndPosition) {
+  TemporaryDirectory directory;
+  std::string model = directory.path("model.json");
+  testing::writeText(model, embeddingModel(40, 8));
+  std::string inputs = directory.path("ids.safetensors");
+  TensorMap tensors;
+  tensors["ids"] = Tensor::fromInts({2, 4}, {0, 1, 2, 3, 4, 5, 40, 7});
+  writeSafetensors(inputs, tensors);
+
+  std::string errors;
+  EXPECT_EQ(testing::runDlc(fmt::format("run {} --inputs {} -o {}", model, inputs,
+                                        directory.path("out.safetensors")),
+                            nullptr, &errors),
+            1);
+  EXPECT_NE(errors.find(inputs + ": input 'ids' at [1, 2]: token id 40 is out of range for "
+                                 "layer 'embedding' (ids 0 to 39)"),
+            std::string::npos)
+      << errors;
+}
+
+}  // namespace
+}  // namespace dlc
