@@ -1,5 +1,7 @@
 // Single kernels on the JIT and on the reference executor: the matrix products of the LSTM, one
 // LSTM step forward and backward, the embedding gather and its scatter-add, the Adam update.
+#include <fmt/format.h>
+
 #include "bench/bench_support.h"
 #include "frontend/layers.h"
 #include "ir/builder.h"
@@ -121,6 +123,40 @@ void BM_AdamUpdate(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * numElements(shape) * 28);
 }
 BENCHMARK(BM_AdamUpdate)->Arg(kJit)->Arg(kReference);
+
+// The embedding's update as training does it: the touched rows of both questions of a batch
+// (2 x 64 x 20 ids) collected by sparse_gradient, then Adam over the whole table in one pass
+// (exact, lazy = 0) or over the touched rows only (lazy = 1).
+void BM_AdamUpdateRows(benchmark::State& state) {
+  bool lazy = state.range(1) != 0;
+  ir::Graph graph("adam_rows");
+  Shape shape = {50002, 128};
+  ir::ValueId weight = graph.addWeight("w", {DType::Float32, shape}, true);
+  ir::ValueId m = graph.addState("m", {DType::Float32, shape});
+  ir::ValueId v = graph.addState("v", {DType::Float32, shape});
+  ir::ValueId step = graph.addState("step", {DType::Float32, {}});
+  std::vector<ir::ValueId> parts;
+  TensorMap inputs;
+  for (int question = 0; question < 2; ++question) {
+    std::string ids = fmt::format("ids{}", question), updates = fmt::format("updates{}", question);
+    parts.push_back(graph.addInput(ids, {DType::Int32, {64, 20}}));
+    parts.push_back(graph.addInput(updates, {DType::Float32, {64, 20, 128}}));
+    inputs[ids] = randomIds({64, 20}, 50002, 10 + question);
+    inputs[updates] = randomFloats({64, 20, 128}, 20 + question);
+  }
+  ir::ValueId sparse = graph.addOp(ir::OpKind::SparseGradient, parts, {{"rows", int64_t{50002}}});
+  graph.addOp(ir::OpKind::AdamUpdateRows, {weight, sparse, m, v, step},
+              {{"learning_rate", 1e-3},
+               {"beta_1", 0.9},
+               {"beta_2", 0.999},
+               {"epsilon", 1e-7},
+               {"lazy", int64_t{lazy}}});
+  runGraph(state, graph, inputs, 0);
+  if (!lazy) state.SetBytesProcessed(state.iterations() * numElements(shape) * 24);
+}
+BENCHMARK(BM_AdamUpdateRows)
+    ->ArgsProduct({{kJit, kReference}, {0, 1}})
+    ->ArgNames({"executor", "lazy"});
 
 }  // namespace
 }  // namespace dlc::bench

@@ -84,6 +84,28 @@ class Emitter {
     builder_.SetInsertPoint(after);
   }
 
+  /// if (condition) then(); else otherwise();
+  void branch(Value* condition, const std::function<void()>& then,
+              const std::function<void()>& otherwise) {
+    llvm::Function* function = builder_.GetInsertBlock()->getParent();
+    llvm::LLVMContext& context = function->getContext();
+    auto* thenBlock = llvm::BasicBlock::Create(context, "then", function);
+    auto* elseBlock = llvm::BasicBlock::Create(context, "else", function);
+    auto* after = llvm::BasicBlock::Create(context, "endif", function);
+    builder_.CreateCondBr(condition, thenBlock, elseBlock);
+    builder_.SetInsertPoint(thenBlock);
+    then();
+    builder_.CreateBr(after);
+    builder_.SetInsertPoint(elseBlock);
+    otherwise();
+    builder_.CreateBr(after);
+    builder_.SetInsertPoint(after);
+  }
+
+  /// A float holding a small index (as sparse_gradient stores them), as an i64.
+  Value* indexFromFloat(Value* value) { return builder_.CreateFPToSI(value, i64_); }
+  Value* floatFromIndex(Value* value) { return builder_.CreateSIToFP(value, f32_); }
+
   /// Loops over every index of `shape`; body gets the offsets Σ index·strides[k] + bases[k].
   void nest(const Shape& shape, const std::vector<Shape>& strides,
             const std::vector<int64_t>& bases,
@@ -304,6 +326,46 @@ void emitTiledMatMul(Emitter& e, Value* a, Value* b, Value* c, int64_t m, int64_
 /// Whether emitTiledMatMul computes this product (and is faster than BLAS at it).
 /// (Reading Bᵀ in columns would be strided: those products stay with BLAS.)
 bool useTiledMatMul(int64_t n, bool transposeB) { return !transposeB && n % 16 == 0; }
+
+/// What every element of an Adam update shares: the hyperparameters and the bias corrections of
+/// this step.
+struct AdamStep {
+  float beta1, beta2;
+  Value *rate, *epsilon, *correction1, *correction2;
+};
+
+AdamStep adamStep(Emitter& e, const ir::Attributes& attributes, Value* step) {
+  auto& b = e.b();
+  // In float, as the reference executor computes them.
+  AdamStep adam;
+  adam.beta1 = static_cast<float>(attributes.getFloat("beta_1"));
+  adam.beta2 = static_cast<float>(attributes.getFloat("beta_2"));
+  adam.rate = e.constant(attributes.getFloat("learning_rate"));
+  adam.epsilon = e.constant(attributes.getFloat("epsilon"));
+  Value* one = e.constant(1.0);
+  adam.correction1 =
+      b.CreateFSub(one, e.intrinsic(llvm::Intrinsic::pow, {e.constant(adam.beta1), step}));
+  adam.correction2 =
+      b.CreateFSub(one, e.intrinsic(llvm::Intrinsic::pow, {e.constant(adam.beta2), step}));
+  return adam;
+}
+
+/// One element of Adam, read and written in place: m, v and then the weight, from gradient g.
+void adamElement(Emitter& e, const AdamStep& adam, Value* weight, Value* mSlots, Value* vSlots,
+                 Value* i, Value* g) {
+  auto& b = e.b();
+  Value* m = b.CreateFAdd(b.CreateFMul(e.constant(adam.beta1), e.load(mSlots, i)),
+                          b.CreateFMul(e.constant(1.0f - adam.beta1), g));
+  Value* v = b.CreateFAdd(b.CreateFMul(e.constant(adam.beta2), e.load(vSlots, i)),
+                          b.CreateFMul(e.constant(1.0f - adam.beta2), b.CreateFMul(g, g)));
+  Value* denominator = b.CreateFAdd(
+      e.intrinsic(llvm::Intrinsic::sqrt, {b.CreateFDiv(v, adam.correction2)}), adam.epsilon);
+  Value* update =
+      b.CreateFDiv(b.CreateFMul(adam.rate, b.CreateFDiv(m, adam.correction1)), denominator);
+  e.store(m, mSlots, i);
+  e.store(v, vSlots, i);
+  e.store(b.CreateFSub(e.load(weight, i), update), weight, i);
+}
 
 llvm::FunctionCallee sgemm(llvm::Module& module) {
   llvm::LLVMContext& context = module.getContext();
@@ -587,30 +649,96 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
       break;
     }
     case OpKind::AdamUpdate: {
-      Value* step = b.CreateLoad(e.f32(), in[4]);
-      // In float, as the reference executor computes them.
-      float beta1 = static_cast<float>(attributes.getFloat("beta_1"));
-      float beta2 = static_cast<float>(attributes.getFloat("beta_2"));
-      Value* rate = e.constant(attributes.getFloat("learning_rate"));
-      Value* epsilon = e.constant(attributes.getFloat("epsilon"));
-      Value* one = e.constant(1.0);
-      Value* correction1 =
-          b.CreateFSub(one, e.intrinsic(llvm::Intrinsic::pow, {e.constant(beta1), step}));
-      Value* correction2 =
-          b.CreateFSub(one, e.intrinsic(llvm::Intrinsic::pow, {e.constant(beta2), step}));
-      e.loop(numElements(shapeOf(0)), [&](Value* i) {
-        Value* g = e.load(in[1], i);
-        Value* m = b.CreateFAdd(b.CreateFMul(e.constant(beta1), e.load(in[2], i)),
-                                b.CreateFMul(e.constant(1.0f - beta1), g));
-        Value* v = b.CreateFAdd(b.CreateFMul(e.constant(beta2), e.load(in[3], i)),
-                                b.CreateFMul(e.constant(1.0f - beta2), b.CreateFMul(g, g)));
-        Value* denominator = b.CreateFAdd(
-            e.intrinsic(llvm::Intrinsic::sqrt, {b.CreateFDiv(v, correction2)}), epsilon);
-        Value* update = b.CreateFDiv(b.CreateFMul(rate, b.CreateFDiv(m, correction1)), denominator);
-        e.store(m, in[2], i);
-        e.store(v, in[3], i);
-        e.store(b.CreateFSub(e.load(in[0], i), update), in[0], i);
-      });
+      AdamStep adam = adamStep(e, attributes, b.CreateLoad(e.f32(), in[4]));
+      e.loop(numElements(shapeOf(0)),
+             [&](Value* i) { adamElement(e, adam, in[0], in[2], in[3], i, e.load(in[1], i)); });
+      break;
+    }
+    case OpKind::SparseGradient: {
+      int64_t rows = attributes.getInt("rows"), width = shapeOf(1).back();
+      int64_t capacity = (outShape[0] - rows - 1) / (1 + width);
+      e.loop(rows, [&](Value* row) { e.store(e.constant(-1.0), out, row); });
+      llvm::AllocaInst* count = b.CreateAlloca(b.getInt64Ty());
+      b.CreateStore(e.index(0), count);
+      Value* values = b.CreateInBoundsGEP(e.f32(), out, e.index(rows + 1 + capacity));
+      for (size_t pair = 0; pair < op.operands.size(); pair += 2) {
+        Value* ids = in[pair];
+        Value* updates = in[pair + 1];
+        e.loop(numElements(shapeOf(pair)), [&](Value* i) {
+          Value* id = e.loadId(ids, i);
+          // A row seen for the first time takes the next slot, with a zero sum.
+          e.branch(
+              b.CreateFCmpOLT(e.load(out, id), e.constant(0.0)),
+              [&] {
+                Value* slot = b.CreateLoad(b.getInt64Ty(), count);
+                e.store(e.floatFromIndex(slot), out, id);
+                e.store(e.floatFromIndex(id), out, b.CreateAdd(e.index(rows + 1), slot));
+                Value* start = b.CreateMul(slot, e.index(width));
+                e.loop(width,
+                       [&](Value* j) { e.store(e.constant(0.0), values, b.CreateAdd(start, j)); });
+                b.CreateStore(b.CreateAdd(slot, e.index(1)), count);
+              },
+              [] {});
+          Value* start = b.CreateMul(e.indexFromFloat(e.load(out, id)), e.index(width));
+          Value* from = b.CreateMul(i, e.index(width));
+          e.loop(width, [&](Value* j) {
+            Value* target = b.CreateAdd(start, j);
+            Value* sum =
+                b.CreateFAdd(e.load(values, target), e.load(updates, b.CreateAdd(from, j)));
+            e.store(sum, values, target);
+          });
+        });
+      }
+      e.store(e.floatFromIndex(b.CreateLoad(b.getInt64Ty(), count)), out, e.index(rows));
+      break;
+    }
+    case OpKind::AdamUpdateRows: {
+      int64_t rows = shapeOf(0)[0], width = shapeOf(0)[1];
+      int64_t capacity = (shapeOf(1)[0] - rows - 1) / (1 + width);
+      AdamStep adam = adamStep(e, attributes, b.CreateLoad(e.f32(), in[4]));
+      Value* values = b.CreateInBoundsGEP(e.f32(), in[1], e.index(rows + 1 + capacity));
+      // One row: every element from its gradient row, or from a zero gradient.
+      auto updateRow = [&](Value* row, Value* slot) {
+        Value* start = b.CreateMul(row, e.index(width));
+        auto withGradient = [&](bool zero) {
+          Value* from = zero ? nullptr : b.CreateMul(slot, e.index(width));
+          e.loop(width, [&](Value* j) {
+            Value* g = zero ? e.constant(0.0) : e.load(values, b.CreateAdd(from, j));
+            adamElement(e, adam, in[0], in[2], in[3], b.CreateAdd(start, j), g);
+          });
+        };
+        if (!slot) return withGradient(true);
+        e.branch(
+            b.CreateICmpSGE(slot, e.index(0)), [&] { withGradient(false); },
+            [&] { withGradient(true); });
+      };
+      if (attributes.getInt("lazy", 0) != 0) {
+        Value* touched = e.indexFromFloat(e.load(in[1], e.index(rows)));
+        // A loop to the count the kernel reads at run time.
+        llvm::Function* function = b.GetInsertBlock()->getParent();
+        auto* header = llvm::BasicBlock::Create(function->getContext(), "slots", function);
+        auto* body = llvm::BasicBlock::Create(function->getContext(), "slot", function);
+        auto* after = llvm::BasicBlock::Create(function->getContext(), "done", function);
+        llvm::BasicBlock* before = b.GetInsertBlock();
+        b.CreateBr(header);
+        b.SetInsertPoint(header);
+        llvm::PHINode* slot = b.CreatePHI(b.getInt64Ty(), 2);
+        slot->addIncoming(e.index(0), before);
+        b.CreateCondBr(b.CreateICmpSLT(slot, touched), body, after);
+        b.SetInsertPoint(body);
+        Value* row = e.indexFromFloat(e.load(in[1], b.CreateAdd(e.index(rows + 1), slot)));
+        Value* start = b.CreateMul(row, e.index(width));
+        Value* from = b.CreateMul(slot, e.index(width));
+        e.loop(width, [&](Value* j) {
+          adamElement(e, adam, in[0], in[2], in[3], b.CreateAdd(start, j),
+                      e.load(values, b.CreateAdd(from, j)));
+        });
+        slot->addIncoming(b.CreateAdd(slot, e.index(1)), b.GetInsertBlock());
+        b.CreateBr(header);
+        b.SetInsertPoint(after);
+      } else {
+        e.loop(rows, [&](Value* row) { updateRow(row, e.indexFromFloat(e.load(in[1], row))); });
+      }
       break;
     }
     case OpKind::SgdUpdate: {
