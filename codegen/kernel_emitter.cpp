@@ -84,6 +84,26 @@ class Emitter {
     builder_.SetInsertPoint(after);
   }
 
+  /// for (i = begin; i < end; ++i) body(i), with bounds known only at run time.
+  void loopRange(Value* begin, Value* end, const std::function<void(Value*)>& body) {
+    llvm::Function* function = builder_.GetInsertBlock()->getParent();
+    llvm::LLVMContext& context = function->getContext();
+    llvm::BasicBlock* before = builder_.GetInsertBlock();
+    auto* header = llvm::BasicBlock::Create(context, "range", function);
+    auto* inside = llvm::BasicBlock::Create(context, "range.body", function);
+    auto* after = llvm::BasicBlock::Create(context, "range.end", function);
+    builder_.CreateBr(header);
+    builder_.SetInsertPoint(header);
+    llvm::PHINode* counter = builder_.CreatePHI(i64_, 2);
+    counter->addIncoming(begin, before);
+    builder_.CreateCondBr(builder_.CreateICmpSLT(counter, end), inside, after);
+    builder_.SetInsertPoint(inside);
+    body(counter);
+    counter->addIncoming(builder_.CreateAdd(counter, index(1)), builder_.GetInsertBlock());
+    builder_.CreateBr(header);
+    builder_.SetInsertPoint(after);
+  }
+
   /// if (condition) then(); else otherwise();
   void branch(Value* condition, const std::function<void()>& then,
               const std::function<void()>& otherwise) {
@@ -252,34 +272,80 @@ Value* elementwise(Emitter& e, const ir::Op& op, const std::vector<Value*>& x) {
   }
 }
 
+/// The part of [0, units) that part `part` of `parts` takes: [begin, end).
+using PartBody =
+    std::function<void(Emitter& e, const std::vector<Value*>& arguments, Value* begin, Value* end)>;
+
+/// Emits `body` over [0, units) as a function of its own, which dlc_parallel_for runs in parts
+/// on the thread pool; the kernel passes it `arguments` through an array on its stack.
+void emitParallel(Emitter& e, const std::vector<Value*>& arguments, int64_t units,
+                  const PartBody& body) {
+  auto& b = e.b();
+  llvm::Module& module = *b.GetInsertBlock()->getModule();
+  llvm::LLVMContext& context = module.getContext();
+  auto* ptr = llvm::PointerType::get(context, 0);
+  auto* i64 = b.getInt64Ty();
+  auto* partType = llvm::FunctionType::get(b.getVoidTy(), {ptr, i64, i64}, false);
+  llvm::Function* kernel = b.GetInsertBlock()->getParent();
+  auto* part = llvm::Function::Create(partType, llvm::Function::InternalLinkage,
+                                      kernel->getName() + ".part", module);
+  part->addFnAttr(llvm::Attribute::NoUnwind);
+  part->addFnAttr(llvm::Attribute::NoInline);
+  {
+    Emitter pe(part);
+    auto& pb = pe.b();
+    std::vector<Value*> loaded;
+    for (size_t k = 0; k < arguments.size(); ++k)
+      loaded.push_back(pb.CreateLoad(ptr, pb.CreateInBoundsGEP(ptr, part->getArg(0), pe.index(k))));
+    Value* total = pe.index(units);
+    Value* begin = pb.CreateSDiv(pb.CreateMul(part->getArg(1), total), part->getArg(2));
+    Value* end = pb.CreateSDiv(pb.CreateMul(pb.CreateAdd(part->getArg(1), pe.index(1)), total),
+                               part->getArg(2));
+    body(pe, loaded, begin, end);
+    pb.CreateRetVoid();
+  }
+
+  auto* array = b.CreateAlloca(llvm::ArrayType::get(ptr, arguments.size()));
+  for (size_t k = 0; k < arguments.size(); ++k)
+    b.CreateStore(arguments[k], b.CreateInBoundsGEP(ptr, array, e.index(k)));
+  llvm::FunctionCallee parallelFor = module.getOrInsertFunction(
+      "dlc_parallel_for", llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, i64}, false));
+  b.CreateCall(parallelFor, {part, array, e.index(units)});
+}
+
+/// Below this many elements an update runs in one piece: splitting costs more than it saves.
+constexpr int64_t kParallelElements = 1 << 16;
+
 /// C = A·B (or Aᵀ·B) for row-major A (M x K, or K x M) and B (K x N), N a multiple of 16,
 /// without BLAS: tiles of up to 4 rows by 64 columns of C are summed over k in vector registers,
 /// with the column blocks outermost so that a block of B (K x 64) stays in L1 while the rows go
 /// by. The LSTM's products are small and skinny (K = 128 or 64): BLAS spends more on packing B
-/// and on waking its threads than it gains from its larger tiles there.
-void emitTiledMatMul(Emitter& e, Value* a, Value* b, Value* c, int64_t m, int64_t k, int64_t n,
-                     bool transposeA) {
-  constexpr int64_t kLanes = 16, kMaxRows = 4;
-  auto& builder = e.b();
-  auto* vector = llvm::FixedVectorType::get(e.f32(), kLanes);
-  auto loadVector = [&](Value* base, Value* offset) {
-    return builder.CreateAlignedLoad(vector, builder.CreateInBoundsGEP(e.f32(), base, offset),
-                                     llvm::Align(4));
-  };
+/// and on waking its threads than it gains from its larger tiles there. With more than one
+/// column block the blocks are shared out over the thread pool.
+struct TiledProduct {
+  static constexpr int64_t kLanes = 16, kMaxRows = 4;
+  int64_t m, k, n;
+  bool transposeA;
 
-  // One tile: `rows` rows from `row`, `vectors` x 16 columns from `column`.
-  auto tile = [&](Value* row, Value* column, int64_t rows, int64_t vectors) {
+  /// One tile: `rows` rows from `row`, `vectors` x 16 columns from `column`.
+  void tile(Emitter& e, Value* a, Value* b, Value* c, Value* row, Value* column, int64_t rows,
+            int64_t vectors) const {
+    auto& builder = e.b();
+    auto* vector = llvm::FixedVectorType::get(e.f32(), kLanes);
+    llvm::Function* function = builder.GetInsertBlock()->getParent();
+    llvm::IRBuilder<> entry(&function->getEntryBlock(), function->getEntryBlock().begin());
     std::vector<llvm::AllocaInst*> sums;
-    llvm::IRBuilder<> entry(&builder.GetInsertBlock()->getParent()->getEntryBlock(),
-                            builder.GetInsertBlock()->getParent()->getEntryBlock().begin());
     for (int64_t index = 0; index < rows * vectors; ++index)
       sums.push_back(entry.CreateAlloca(vector));
     for (llvm::AllocaInst* sum : sums) builder.CreateStore(llvm::ConstantFP::get(vector, 0.0), sum);
     e.loop(k, [&](Value* inner) {
       std::vector<Value*> bRow;
       Value* bStart = builder.CreateAdd(builder.CreateMul(inner, e.index(n)), column);
-      for (int64_t v = 0; v < vectors; ++v)
-        bRow.push_back(loadVector(b, builder.CreateAdd(bStart, e.index(v * kLanes))));
+      for (int64_t v = 0; v < vectors; ++v) {
+        Value* at =
+            builder.CreateInBoundsGEP(e.f32(), b, builder.CreateAdd(bStart, e.index(v * kLanes)));
+        bRow.push_back(builder.CreateAlignedLoad(vector, at, llvm::Align(4)));
+      }
       for (int64_t r = 0; r < rows; ++r) {
         Value* aRow = builder.CreateAdd(row, e.index(r));
         Value* aOffset = transposeA ? builder.CreateAdd(builder.CreateMul(inner, e.index(m)), aRow)
@@ -302,26 +368,42 @@ void emitTiledMatMul(Emitter& e, Value* a, Value* b, Value* c, int64_t m, int64_
         builder.CreateAlignedStore(builder.CreateLoad(vector, sums[r * vectors + v]),
                                    builder.CreateInBoundsGEP(e.f32(), c, offset), llvm::Align(4));
       }
-  };
-
-  // Rows by 4, then the remaining rows in one narrower tile; with fewer than 4 rows, wider tiles
-  // keep enough independent sums in flight to hide the latency of an FMA.
-  auto columnBlock = [&](Value* column, int64_t vectors) {
-    e.loop(m / kMaxRows, [&](Value* block) {
-      tile(builder.CreateMul(block, e.index(kMaxRows)), column, kMaxRows, vectors);
-    });
-    if (m % kMaxRows != 0) tile(e.index(m - m % kMaxRows), column, m % kMaxRows, vectors);
-  };
-  int64_t done = 0;
-  for (int64_t vectors : {m < kMaxRows ? int64_t{8} : int64_t{4}, int64_t{1}}) {
-    int64_t width = vectors * kLanes, blocks = (n - done) / width;
-    e.loop(blocks, [&](Value* block) {
-      columnBlock(builder.CreateAdd(e.index(done), builder.CreateMul(block, e.index(width))),
-                  vectors);
-    });
-    done += blocks * width;
   }
-}
+
+  /// All rows of one column block: by 4, then the remaining rows in one narrower tile.
+  void columnBlock(Emitter& e, Value* a, Value* b, Value* c, Value* column, int64_t vectors) const {
+    e.loop(m / kMaxRows, [&](Value* block) {
+      tile(e, a, b, c, e.b().CreateMul(block, e.index(kMaxRows)), column, kMaxRows, vectors);
+    });
+    if (m % kMaxRows != 0)
+      tile(e, a, b, c, e.index(m - m % kMaxRows), column, m % kMaxRows, vectors);
+  }
+
+  void emit(Emitter& e, Value* a, Value* b, Value* c) const {
+    // With fewer than 4 rows, wider tiles keep enough independent sums in flight to hide the
+    // latency of an FMA.
+    int64_t wideVectors = m < kMaxRows ? 8 : 4, wide = wideVectors * kLanes;
+    if (n % wide == 0 && n / wide >= 2) {
+      emitParallel(e, {a, b, c}, n / wide,
+                   [&](Emitter& pe, const std::vector<Value*>& p, Value* begin, Value* end) {
+                     pe.loopRange(begin, end, [&](Value* block) {
+                       columnBlock(pe, p[0], p[1], p[2], pe.b().CreateMul(block, pe.index(wide)),
+                                   wideVectors);
+                     });
+                   });
+      return;
+    }
+    int64_t done = 0;
+    for (int64_t vectors : {wideVectors, int64_t{1}}) {
+      int64_t width = vectors * kLanes, blocks = (n - done) / width;
+      e.loop(blocks, [&](Value* block) {
+        Value* column = e.b().CreateAdd(e.index(done), e.b().CreateMul(block, e.index(width)));
+        columnBlock(e, a, b, c, column, vectors);
+      });
+      done += blocks * width;
+    }
+  }
+};
 
 /// Whether emitTiledMatMul computes this product (and is faster than BLAS at it).
 /// (Reading Bᵀ in columns would be strided: those products stay with BLAS.)
@@ -479,19 +561,36 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
       bool transposeB = attributes.getInt("transpose_b", 0) != 0;
       int64_t k = transposeA ? shapeOf(0)[0] : shapeOf(0)[1];
       if (tiledMatMul_ && useTiledMatMul(outShape[1], transposeB)) {
-        emitTiledMatMul(e, in[0], in[1], out, outShape[0], k, outShape[1], transposeA);
+        TiledProduct{outShape[0], k, outShape[1], transposeA}.emit(e, in[0], in[1], out);
         break;
       }
+      // BLAS on one thread, rows [begin, end) of C per part (when A is not transposed, whose
+      // rows are then contiguous too).
       constexpr int kRowMajor = 101, kNoTranspose = 111, kTranspose = 112;
-      b.CreateCall(
-          sgemm(module_),
-          {b.getInt32(kRowMajor), b.getInt32(transposeA ? kTranspose : kNoTranspose),
-           b.getInt32(transposeB ? kTranspose : kNoTranspose),
-           b.getInt32(static_cast<int32_t>(outShape[0])),
-           b.getInt32(static_cast<int32_t>(outShape[1])), b.getInt32(static_cast<int32_t>(k)),
-           e.constant(1.0), in[0], b.getInt32(static_cast<int32_t>(shapeOf(0)[1])), in[1],
-           b.getInt32(static_cast<int32_t>(shapeOf(1)[1])), e.constant(0.0), out,
-           b.getInt32(static_cast<int32_t>(outShape[1]))});
+      int64_t lda = shapeOf(0)[1], ldb = shapeOf(1)[1], ldc = outShape[1];
+      auto call = [&](Emitter& pe, Value* a, Value* bMatrix, Value* c, Value* rows) {
+        auto& pb = pe.b();
+        pb.CreateCall(
+            sgemm(module_),
+            {pb.getInt32(kRowMajor), pb.getInt32(transposeA ? kTranspose : kNoTranspose),
+             pb.getInt32(transposeB ? kTranspose : kNoTranspose), rows,
+             pb.getInt32(static_cast<int32_t>(outShape[1])), pb.getInt32(static_cast<int32_t>(k)),
+             pe.constant(1.0), a, pb.getInt32(static_cast<int32_t>(lda)), bMatrix,
+             pb.getInt32(static_cast<int32_t>(ldb)), pe.constant(0.0), c,
+             pb.getInt32(static_cast<int32_t>(ldc))});
+      };
+      if (transposeA || outShape[0] < 2) {
+        call(e, in[0], in[1], out, b.getInt32(static_cast<int32_t>(outShape[0])));
+        break;
+      }
+      emitParallel(
+          e, {in[0], in[1], out}, outShape[0],
+          [&](Emitter& pe, const std::vector<Value*>& p, Value* begin, Value* end) {
+            auto& pb = pe.b();
+            Value* a = pb.CreateInBoundsGEP(pe.f32(), p[0], pb.CreateMul(begin, pe.index(lda)));
+            Value* c = pb.CreateInBoundsGEP(pe.f32(), p[2], pb.CreateMul(begin, pe.index(ldc)));
+            call(pe, a, p[1], c, pb.CreateTrunc(pb.CreateSub(end, begin), pb.getInt32Ty()));
+          });
       break;
     }
     case OpKind::ReduceSum: {
@@ -649,9 +748,26 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
       break;
     }
     case OpKind::AdamUpdate: {
-      AdamStep adam = adamStep(e, attributes, b.CreateLoad(e.f32(), in[4]));
-      e.loop(numElements(shapeOf(0)),
-             [&](Value* i) { adamElement(e, adam, in[0], in[2], in[3], i, e.load(in[1], i)); });
+      // In chunks of 1024 elements, shared out over the pool when the tensor is large.
+      constexpr int64_t kChunk = 1024;
+      int64_t total = numElements(shapeOf(0));
+      int64_t chunks = total >= kParallelElements ? (total + kChunk - 1) / kChunk : 1;
+      emitParallel(e, {in[0], in[1], in[2], in[3], in[4]}, chunks,
+                   [&](Emitter& pe, const std::vector<Value*>& p, Value* begin, Value* end) {
+                     auto& pb = pe.b();
+                     AdamStep adam = adamStep(pe, attributes, pb.CreateLoad(pe.f32(), p[4]));
+                     Value* first = pb.CreateMul(begin, pe.index(total / chunks));
+                     Value* last = pb.CreateMul(end, pe.index(total / chunks));
+                     if (total % chunks != 0) {
+                       first = pb.CreateMul(begin, pe.index(kChunk));
+                       last = pb.CreateBinaryIntrinsic(llvm::Intrinsic::smin,
+                                                       pb.CreateMul(end, pe.index(kChunk)),
+                                                       pe.index(total));
+                     }
+                     pe.loopRange(first, last, [&](Value* i) {
+                       adamElement(pe, adam, p[0], p[2], p[3], i, pe.load(p[1], i));
+                     });
+                   });
       break;
     }
     case OpKind::SparseGradient: {
@@ -695,50 +811,40 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
     case OpKind::AdamUpdateRows: {
       int64_t rows = shapeOf(0)[0], width = shapeOf(0)[1];
       int64_t capacity = (shapeOf(1)[0] - rows - 1) / (1 + width);
-      AdamStep adam = adamStep(e, attributes, b.CreateLoad(e.f32(), in[4]));
-      Value* values = b.CreateInBoundsGEP(e.f32(), in[1], e.index(rows + 1 + capacity));
-      // One row: every element from its gradient row, or from a zero gradient.
-      auto updateRow = [&](Value* row, Value* slot) {
-        Value* start = b.CreateMul(row, e.index(width));
-        auto withGradient = [&](bool zero) {
-          Value* from = zero ? nullptr : b.CreateMul(slot, e.index(width));
-          e.loop(width, [&](Value* j) {
-            Value* g = zero ? e.constant(0.0) : e.load(values, b.CreateAdd(from, j));
-            adamElement(e, adam, in[0], in[2], in[3], b.CreateAdd(start, j), g);
+      bool lazy = attributes.getInt("lazy", 0) != 0;
+      // Exact: every row, in parts of the table. Lazy: the touched rows, in parts of the slots
+      // (as many as the batch has ids; those past the count are skipped).
+      emitParallel(
+          e, {in[0], in[1], in[2], in[3], in[4]}, lazy ? capacity : rows,
+          [&](Emitter& pe, const std::vector<Value*>& p, Value* begin, Value* end) {
+            auto& pb = pe.b();
+            AdamStep adam = adamStep(pe, attributes, pb.CreateLoad(pe.f32(), p[4]));
+            Value* values = pb.CreateInBoundsGEP(pe.f32(), p[1], pe.index(rows + 1 + capacity));
+            // One row, from its gradient row (slot), or from a zero gradient (no slot).
+            auto updateRow = [&](Value* row, Value* slot) {
+              Value* start = pb.CreateMul(row, pe.index(width));
+              Value* from = slot ? pb.CreateMul(slot, pe.index(width)) : nullptr;
+              pe.loop(width, [&](Value* j) {
+                Value* g = slot ? pe.load(values, pb.CreateAdd(from, j)) : pe.constant(0.0);
+                adamElement(pe, adam, p[0], p[2], p[3], pb.CreateAdd(start, j), g);
+              });
+            };
+            if (lazy) {
+              Value* touched = pe.indexFromFloat(pe.load(p[1], pe.index(rows)));
+              Value* last = pb.CreateBinaryIntrinsic(llvm::Intrinsic::smin, end, touched);
+              pe.loopRange(begin, last, [&](Value* slot) {
+                updateRow(pe.indexFromFloat(pe.load(p[1], pb.CreateAdd(pe.index(rows + 1), slot))),
+                          slot);
+              });
+              return;
+            }
+            pe.loopRange(begin, end, [&](Value* row) {
+              Value* slot = pe.indexFromFloat(pe.load(p[1], row));
+              pe.branch(
+                  pb.CreateICmpSGE(slot, pe.index(0)), [&] { updateRow(row, slot); },
+                  [&] { updateRow(row, nullptr); });
+            });
           });
-        };
-        if (!slot) return withGradient(true);
-        e.branch(
-            b.CreateICmpSGE(slot, e.index(0)), [&] { withGradient(false); },
-            [&] { withGradient(true); });
-      };
-      if (attributes.getInt("lazy", 0) != 0) {
-        Value* touched = e.indexFromFloat(e.load(in[1], e.index(rows)));
-        // A loop to the count the kernel reads at run time.
-        llvm::Function* function = b.GetInsertBlock()->getParent();
-        auto* header = llvm::BasicBlock::Create(function->getContext(), "slots", function);
-        auto* body = llvm::BasicBlock::Create(function->getContext(), "slot", function);
-        auto* after = llvm::BasicBlock::Create(function->getContext(), "done", function);
-        llvm::BasicBlock* before = b.GetInsertBlock();
-        b.CreateBr(header);
-        b.SetInsertPoint(header);
-        llvm::PHINode* slot = b.CreatePHI(b.getInt64Ty(), 2);
-        slot->addIncoming(e.index(0), before);
-        b.CreateCondBr(b.CreateICmpSLT(slot, touched), body, after);
-        b.SetInsertPoint(body);
-        Value* row = e.indexFromFloat(e.load(in[1], b.CreateAdd(e.index(rows + 1), slot)));
-        Value* start = b.CreateMul(row, e.index(width));
-        Value* from = b.CreateMul(slot, e.index(width));
-        e.loop(width, [&](Value* j) {
-          adamElement(e, adam, in[0], in[2], in[3], b.CreateAdd(start, j),
-                      e.load(values, b.CreateAdd(from, j)));
-        });
-        slot->addIncoming(b.CreateAdd(slot, e.index(1)), b.GetInsertBlock());
-        b.CreateBr(header);
-        b.SetInsertPoint(after);
-      } else {
-        e.loop(rows, [&](Value* row) { updateRow(row, e.indexFromFloat(e.load(in[1], row))); });
-      }
       break;
     }
     case OpKind::SgdUpdate: {

@@ -1,5 +1,6 @@
 // Generated kernels against the reference executor on shapes the example model does not have:
 // the tiled matrix products (row and column remainders, Aᵀ·B) and the BLAS path.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -52,8 +53,13 @@ TEST_P(MatMulKernel, MatchesTheReference) {
     codegen::JitOptions options;
     options.tiledMatMul = tiled;
     JitExecutor jit(graph, options);
-    SCOPED_TRACE(tiled ? "tiled" : "blas");
-    expectNear(jit.run(inputs).at("c"), expected, 1e-4f * static_cast<float>(c.k));
+    // The same code on one thread and shared out over two.
+    for (int threads : {1, 2}) {
+      codegen::setThreadCount(threads);
+      SCOPED_TRACE(fmt::format("{}, {} thread(s)", tiled ? "tiled" : "blas", threads));
+      expectNear(jit.run(inputs).at("c"), expected, 1e-4f * static_cast<float>(c.k));
+    }
+    codegen::setThreadCount(1);
   }
 }
 
@@ -147,10 +153,14 @@ TEST_F(AdamRows, ExactModeMatchesDenseAdamOnEveryRow) {
   std::vector<Tensor> expected = update(oracle);
   ReferenceExecutor<float> reference(rows->graph);
   JitExecutor jit(rows->graph);
-  for (Executor* executor : {static_cast<Executor*>(&reference), static_cast<Executor*>(&jit)}) {
-    std::vector<Tensor> actual = update(*executor);
-    for (size_t k = 0; k < actual.size(); ++k) expectNear(actual[k], expected[k], 1e-6f);
+  for (int threads : {1, 2}) {
+    codegen::setThreadCount(threads);
+    for (Executor* executor : {static_cast<Executor*>(&reference), static_cast<Executor*>(&jit)}) {
+      std::vector<Tensor> actual = update(*executor);
+      for (size_t k = 0; k < actual.size(); ++k) expectNear(actual[k], expected[k], 1e-6f);
+    }
   }
+  codegen::setThreadCount(1);
 }
 
 TEST_F(AdamRows, LazyModeMovesOnlyTheTouchedRows) {
@@ -161,7 +171,9 @@ TEST_F(AdamRows, LazyModeMovesOnlyTheTouchedRows) {
   ReferenceExecutor<float> untouchedOracle(lazy->graph);
   JitExecutor jit(lazy->graph);
   std::vector<Tensor> reference = update(untouchedOracle);
+  codegen::setThreadCount(2);
   std::vector<Tensor> compiled = update(jit);
+  codegen::setThreadCount(1);
 
   Tensor initialTable = randomTensor({kRows, kWidth}, 5);
   std::vector<int32_t> touched = {0, 3, 7, 12, 49};
@@ -174,6 +186,36 @@ TEST_F(AdamRows, LazyModeMovesOnlyTheTouchedRows) {
       ASSERT_NEAR(compiled[0].data<float>()[i], expected, 1e-6f) << "row " << row;
     }
   }
+}
+
+// Dense Adam over a tensor large enough to be shared out in chunks, with a last partial chunk.
+TEST(DenseAdam, InChunksOnTwoThreadsMatchesTheReference) {
+  constexpr int64_t kElements = 70001;
+  ir::Graph graph("adam");
+  ir::ValueId weight = graph.addWeight("w", {DType::Float32, {kElements}}, true);
+  ir::ValueId gradient = graph.addInput("g", {DType::Float32, {kElements}});
+  ir::ValueId m = graph.addState("m", {DType::Float32, {kElements}});
+  ir::ValueId v = graph.addState("v", {DType::Float32, {kElements}});
+  ir::ValueId step = graph.addState("step", {DType::Float32, {}});
+  graph.addOp(ir::OpKind::AdamUpdate, {weight, gradient, m, v, step},
+              {{"learning_rate", 1e-2}, {"beta_1", 0.9}, {"beta_2", 0.999}, {"epsilon", 1e-7}});
+  auto run = [&](Executor& executor) {
+    executor.setTensor("w", randomTensor({kElements}, 1));
+    Tensor one(DType::Float32, {});
+    one.data<float>()[0] = 1;
+    executor.setTensor("step", one);
+    executor.run({{"g", randomTensor({kElements}, 2)}});
+    return executor.getTensor("w");
+  };
+  ReferenceExecutor<float> reference(graph);
+  Tensor expected = run(reference);
+  JitExecutor jit(graph);
+  codegen::setThreadCount(2);
+  Tensor actual = run(jit);
+  codegen::setThreadCount(1);
+  expectNear(actual, expected, 1e-6f);
+  EXPECT_NE(actual.data<float>()[kElements - 1],
+            randomTensor({kElements}, 1).data<float>()[kElements - 1]);
 }
 
 }  // namespace
