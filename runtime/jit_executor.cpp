@@ -16,6 +16,14 @@ JitExecutor::JitExecutor(const ir::Graph& graph, std::unique_ptr<codegen::Compil
     storage_.emplace_back(graph.type(id).dtype, graph.type(id).shape);
     externals_.push_back(storage_.back().bytes().data());
   }
+  for (const ir::Op& op : graph.ops()) {
+    if (op.kind != ir::OpKind::Gather && op.kind != ir::OpKind::ScatterAdd) continue;
+    ir::ValueId ids = op.operands[op.kind == ir::OpKind::Gather ? 1 : 0];
+    if (graph.value(ids).kind != ir::ValueKind::Input) continue;
+    int64_t rows = op.kind == ir::OpKind::Gather ? graph.type(op.operands[0]).shape[0]
+                                                 : graph.type(op.result).shape[0];
+    idInputs_.push_back({graph.value(ids).name, op.origin, rows});
+  }
   size_t bytes = std::max<int64_t>(compiled_->memoryPlan().arenaBytes, 64);
   arena_ = {static_cast<std::byte*>(std::aligned_alloc(64, bytes)), &std::free};
   if (!arena_) throw std::bad_alloc();
@@ -43,18 +51,11 @@ Tensor JitExecutor::getTensor(const std::string& name) const {
 }
 
 void JitExecutor::checkIds(const TensorMap& inputs) const {
-  for (const ir::Op& op : graph_.ops()) {
-    if (op.kind != ir::OpKind::Gather && op.kind != ir::OpKind::ScatterAdd) continue;
-    ir::ValueId ids = op.operands[op.kind == ir::OpKind::Gather ? 1 : 0];
-    const ir::Value& value = graph_.value(ids);
-    if (value.kind != ir::ValueKind::Input) continue;
-    int64_t rows = op.kind == ir::OpKind::Gather ? graph_.type(op.operands[0]).shape[0]
-                                                 : graph_.type(op.result).shape[0];
-    for (int32_t id : inputs.at(value.name).data<int32_t>())
-      if (id < 0 || id >= rows)
-        fail("layer '{}': token id {} in input '{}' is out of range [0, {})", op.origin, id,
-             value.name, rows);
-  }
+  for (const IdInput& input : idInputs_)
+    for (int32_t id : inputs.at(input.name).data<int32_t>())
+      if (id < 0 || id >= input.rows)
+        fail("layer '{}': token id {} in input '{}' is out of range [0, {})", input.layer, id,
+             input.name, input.rows);
 }
 
 TensorMap JitExecutor::run(const TensorMap& inputs) {

@@ -29,6 +29,13 @@ class JitExecutor final : public Executor {
   /// Token ids out of an embedding's range would read outside its table: refuse them first.
   void checkIds(const TensorMap& inputs) const;
 
+  /// An input that holds token ids, the rows of the table they index and the layer.
+  struct IdInput {
+    std::string name, layer;
+    int64_t rows;
+  };
+  std::vector<IdInput> idInputs_;  // found once, checked every run
+
   const ir::Graph& graph_;
   std::unique_ptr<codegen::CompiledGraph> compiled_;
   std::vector<Tensor> storage_;   // by external index: inputs, weights, state

@@ -9,6 +9,7 @@
 #include "ir/graph.h"
 #include "runtime/jit_executor.h"
 #include "runtime/reference_executor.h"
+#include "support/error.h"
 
 namespace dlc {
 namespace {
@@ -216,6 +217,21 @@ TEST(DenseAdam, InChunksOnTwoThreadsMatchesTheReference) {
   expectNear(actual, expected, 1e-6f);
   EXPECT_NE(actual.data<float>()[kElements - 1],
             randomTensor({kElements}, 1).data<float>()[kElements - 1]);
+}
+
+// Ids outside the table would make the gather read outside it: the run refuses them first.
+TEST(GatherKernel, RefusesIdsOutOfRange) {
+  ir::Graph graph("gather");
+  ir::ValueId table = graph.addWeight("table", {DType::Float32, {10, 4}}, true);
+  ir::ValueId ids = graph.addInput("ids", {DType::Int32, {3}});
+  graph.addOutput("rows", graph.addOp(ir::OpKind::Gather, {table, ids}));
+  JitExecutor jit(graph);
+  Tensor good(DType::Int32, {3}), bad(DType::Int32, {3});
+  std::vector<int32_t> goodIds = {0, 9, 4}, badIds = {0, 10, 4};
+  std::copy(goodIds.begin(), goodIds.end(), good.data<int32_t>().begin());
+  std::copy(badIds.begin(), badIds.end(), bad.data<int32_t>().begin());
+  EXPECT_NO_THROW(jit.run({{"ids", good}}));
+  EXPECT_THROW(jit.run({{"ids", bad}}), Error);
 }
 
 }  // namespace
