@@ -13,6 +13,26 @@ namespace {
 
 using ir::OpKind;
 
+/// Adam's update of one element (bias-corrected, as Keras), with this step's corrections.
+template <typename Scalar>
+struct AdamArithmetic {
+  Scalar rate, beta1, beta2, epsilon, correction1, correction2;
+
+  AdamArithmetic(const ir::Attributes& attributes, Scalar step)
+      : rate(Scalar(attributes.getFloat("learning_rate"))),
+        beta1(Scalar(attributes.getFloat("beta_1"))),
+        beta2(Scalar(attributes.getFloat("beta_2"))),
+        epsilon(Scalar(attributes.getFloat("epsilon"))),
+        correction1(Scalar(1) - std::pow(beta1, step)),
+        correction2(Scalar(1) - std::pow(beta2, step)) {}
+
+  void apply(Scalar& weight, Scalar& m, Scalar& v, Scalar g) const {
+    m = beta1 * m + (Scalar(1) - beta1) * g;
+    v = beta2 * v + (Scalar(1) - beta2) * g * g;
+    weight -= rate * (m / correction1) / (std::sqrt(v / correction2) + epsilon);
+  }
+};
+
 /// Row-major strides of a shape.
 Shape stridesOf(const Shape& shape) {
   Shape strides(shape.size(), 1);
@@ -483,20 +503,9 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
     case OpKind::AdamUpdate: {
       std::vector<Scalar>& weight = in(0);
       const std::vector<Scalar>& gradient = in(1);
-      std::vector<Scalar>& m = in(2);
-      std::vector<Scalar>& v = in(3);
-      Scalar step = in(4)[0];
-      Scalar rate = Scalar(attributes.getFloat("learning_rate"));
-      Scalar beta1 = Scalar(attributes.getFloat("beta_1"));
-      Scalar beta2 = Scalar(attributes.getFloat("beta_2"));
-      Scalar epsilon = Scalar(attributes.getFloat("epsilon"));
-      Scalar correction1 = Scalar(1) - std::pow(beta1, step);
-      Scalar correction2 = Scalar(1) - std::pow(beta2, step);
-      for (size_t i = 0; i < weight.size(); ++i) {
-        m[i] = beta1 * m[i] + (Scalar(1) - beta1) * gradient[i];
-        v[i] = beta2 * v[i] + (Scalar(1) - beta2) * gradient[i] * gradient[i];
-        weight[i] -= rate * (m[i] / correction1) / (std::sqrt(v[i] / correction2) + epsilon);
-      }
+      AdamArithmetic<Scalar> adam(attributes, in(4)[0]);
+      for (size_t i = 0; i < weight.size(); ++i)
+        adam.apply(weight[i], in(2)[i], in(3)[i], gradient[i]);
       return;
     }
     case OpKind::AdamUpdateRows: {
@@ -504,23 +513,14 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
       const std::vector<Scalar>& sparse = in(1);
       std::vector<Scalar>& m = in(2);
       std::vector<Scalar>& v = in(3);
-      Scalar step = in(4)[0];
-      Scalar rate = Scalar(attributes.getFloat("learning_rate"));
-      Scalar beta1 = Scalar(attributes.getFloat("beta_1"));
-      Scalar beta2 = Scalar(attributes.getFloat("beta_2"));
-      Scalar epsilon = Scalar(attributes.getFloat("epsilon"));
-      Scalar correction1 = Scalar(1) - std::pow(beta1, step);
-      Scalar correction2 = Scalar(1) - std::pow(beta2, step);
+      AdamArithmetic<Scalar> adam(attributes, in(4)[0]);
       int64_t rows = shapeOf(0)[0], width = shapeOf(0)[1];
       int64_t capacity = (shapeOf(1)[0] - rows - 1) / (1 + width);
       const Scalar* values = sparse.data() + rows + 1 + capacity;
       auto update = [&](int64_t row, const Scalar* gradient) {
         for (int64_t j = 0; j < width; ++j) {
           int64_t i = row * width + j;
-          Scalar g = gradient ? gradient[j] : Scalar(0);
-          m[i] = beta1 * m[i] + (Scalar(1) - beta1) * g;
-          v[i] = beta2 * v[i] + (Scalar(1) - beta2) * g * g;
-          weight[i] -= rate * (m[i] / correction1) / (std::sqrt(v[i] / correction2) + epsilon);
+          adam.apply(weight[i], m[i], v[i], gradient ? gradient[j] : Scalar(0));
         }
       };
       if (attributes.getInt("lazy", 0) != 0) {
