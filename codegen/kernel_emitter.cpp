@@ -405,9 +405,83 @@ struct TiledProduct {
   }
 };
 
-/// Whether emitTiledMatMul computes this product (and is faster than BLAS at it).
-/// (Reading Bᵀ in columns would be strided: those products stay with BLAS.)
-bool useTiledMatMul(int64_t n, bool transposeB) { return !transposeB && n % 16 == 0; }
+/// C = A·Bᵀ for row-major A (M x K) and B (N x K), K a multiple of 16: each element is a dot of
+/// two rows, so tiles of up to 4 rows of A by 4 rows of B sum products along k in vector
+/// registers and reduce them across lanes at the end. The tiles of A rows are shared out over
+/// the thread pool (BLAS cannot be: OpenBLAS serializes calls from several threads).
+struct DotProduct {
+  static constexpr int64_t kLanes = 16, kTile = 4;
+  int64_t m, k, n;
+
+  void tile(Emitter& e, Value* a, Value* b, Value* c, Value* row, Value* column, int64_t rows,
+            int64_t columns) const {
+    auto& builder = e.b();
+    auto* vector = llvm::FixedVectorType::get(e.f32(), kLanes);
+    llvm::Function* function = builder.GetInsertBlock()->getParent();
+    llvm::IRBuilder<> entry(&function->getEntryBlock(), function->getEntryBlock().begin());
+    std::vector<llvm::AllocaInst*> sums;
+    for (int64_t index = 0; index < rows * columns; ++index)
+      sums.push_back(entry.CreateAlloca(vector));
+    for (llvm::AllocaInst* sum : sums) builder.CreateStore(llvm::ConstantFP::get(vector, 0.0), sum);
+    auto loadRow = [&](Value* matrix, Value* first, int64_t offset, Value* inner) {
+      Value* start = builder.CreateMul(builder.CreateAdd(first, e.index(offset)), e.index(k));
+      Value* at = builder.CreateInBoundsGEP(e.f32(), matrix, builder.CreateAdd(start, inner));
+      return builder.CreateAlignedLoad(vector, at, llvm::Align(4));
+    };
+    e.loop(k / kLanes, [&](Value* step) {
+      Value* inner = builder.CreateMul(step, e.index(kLanes));
+      std::vector<Value*> aRows, bRows;
+      for (int64_t r = 0; r < rows; ++r) aRows.push_back(loadRow(a, row, r, inner));
+      for (int64_t s = 0; s < columns; ++s) bRows.push_back(loadRow(b, column, s, inner));
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t s = 0; s < columns; ++s) {
+          llvm::AllocaInst* sum = sums[r * columns + s];
+          builder.CreateStore(
+              builder.CreateIntrinsic(llvm::Intrinsic::fmuladd, {vector},
+                                      {aRows[r], bRows[s], builder.CreateLoad(vector, sum)}),
+              sum);
+        }
+    });
+    llvm::FastMathFlags reassociate = builder.getFastMathFlags();
+    reassociate.setAllowReassoc(true);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t s = 0; s < columns; ++s) {
+        auto* total = llvm::cast<llvm::Instruction>(builder.CreateFAddReduce(
+            e.constant(0.0), builder.CreateLoad(vector, sums[r * columns + s])));
+        total->setFastMathFlags(reassociate);
+        Value* offset =
+            builder.CreateAdd(builder.CreateMul(builder.CreateAdd(row, e.index(r)), e.index(n)),
+                              builder.CreateAdd(column, e.index(s)));
+        e.store(total, c, offset);
+      }
+  }
+
+  /// Rows [first, first + rows) of C against every row of B: by 4, then the rest.
+  void rowTile(Emitter& e, Value* a, Value* b, Value* c, Value* first, int64_t rows) const {
+    e.loop(n / kTile, [&](Value* block) {
+      tile(e, a, b, c, first, e.b().CreateMul(block, e.index(kTile)), rows, kTile);
+    });
+    if (n % kTile != 0) tile(e, a, b, c, first, e.index(n - n % kTile), rows, n % kTile);
+  }
+
+  void emit(Emitter& e, Value* a, Value* b, Value* c) const {
+    emitParallel(e, {a, b, c}, m / kTile,
+                 [&](Emitter& pe, const std::vector<Value*>& p, Value* begin, Value* end) {
+                   pe.loopRange(begin, end, [&](Value* block) {
+                     rowTile(pe, p[0], p[1], p[2], pe.b().CreateMul(block, pe.index(kTile)), kTile);
+                   });
+                 });
+    if (m % kTile != 0) rowTile(e, a, b, c, e.index(m - m % kTile), m % kTile);
+  }
+};
+
+/// Which generated kernel computes a product, if one does (strided reads stay with BLAS).
+bool useTiledMatMul(int64_t n, bool transposeA, bool transposeB) {
+  return !transposeB && n % 16 == 0;
+}
+bool useDotProduct(int64_t k, bool transposeA, bool transposeB) {
+  return !transposeA && transposeB && k % 16 == 0;
+}
 
 /// What every element of an Adam update shares: the hyperparameters and the bias corrections of
 /// this step.
@@ -560,37 +634,25 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
       bool transposeA = attributes.getInt("transpose_a", 0) != 0;
       bool transposeB = attributes.getInt("transpose_b", 0) != 0;
       int64_t k = transposeA ? shapeOf(0)[0] : shapeOf(0)[1];
-      if (tiledMatMul_ && useTiledMatMul(outShape[1], transposeB)) {
+      if (tiledMatMul_ && useTiledMatMul(outShape[1], transposeA, transposeB)) {
         TiledProduct{outShape[0], k, outShape[1], transposeA}.emit(e, in[0], in[1], out);
         break;
       }
-      // BLAS on one thread, rows [begin, end) of C per part (when A is not transposed, whose
-      // rows are then contiguous too).
-      constexpr int kRowMajor = 101, kNoTranspose = 111, kTranspose = 112;
-      int64_t lda = shapeOf(0)[1], ldb = shapeOf(1)[1], ldc = outShape[1];
-      auto call = [&](Emitter& pe, Value* a, Value* bMatrix, Value* c, Value* rows) {
-        auto& pb = pe.b();
-        pb.CreateCall(
-            sgemm(module_),
-            {pb.getInt32(kRowMajor), pb.getInt32(transposeA ? kTranspose : kNoTranspose),
-             pb.getInt32(transposeB ? kTranspose : kNoTranspose), rows,
-             pb.getInt32(static_cast<int32_t>(outShape[1])), pb.getInt32(static_cast<int32_t>(k)),
-             pe.constant(1.0), a, pb.getInt32(static_cast<int32_t>(lda)), bMatrix,
-             pb.getInt32(static_cast<int32_t>(ldb)), pe.constant(0.0), c,
-             pb.getInt32(static_cast<int32_t>(ldc))});
-      };
-      if (transposeA || outShape[0] < 2) {
-        call(e, in[0], in[1], out, b.getInt32(static_cast<int32_t>(outShape[0])));
+      if (tiledMatMul_ && useDotProduct(k, transposeA, transposeB)) {
+        DotProduct{outShape[0], k, outShape[1]}.emit(e, in[0], in[1], out);
         break;
       }
-      emitParallel(
-          e, {in[0], in[1], out}, outShape[0],
-          [&](Emitter& pe, const std::vector<Value*>& p, Value* begin, Value* end) {
-            auto& pb = pe.b();
-            Value* a = pb.CreateInBoundsGEP(pe.f32(), p[0], pb.CreateMul(begin, pe.index(lda)));
-            Value* c = pb.CreateInBoundsGEP(pe.f32(), p[2], pb.CreateMul(begin, pe.index(ldc)));
-            call(pe, a, p[1], c, pb.CreateTrunc(pb.CreateSub(end, begin), pb.getInt32Ty()));
-          });
+      // BLAS on the calling thread only: OpenBLAS serializes calls from several threads.
+      constexpr int kRowMajor = 101, kNoTranspose = 111, kTranspose = 112;
+      b.CreateCall(
+          sgemm(module_),
+          {b.getInt32(kRowMajor), b.getInt32(transposeA ? kTranspose : kNoTranspose),
+           b.getInt32(transposeB ? kTranspose : kNoTranspose),
+           b.getInt32(static_cast<int32_t>(outShape[0])),
+           b.getInt32(static_cast<int32_t>(outShape[1])), b.getInt32(static_cast<int32_t>(k)),
+           e.constant(1.0), in[0], b.getInt32(static_cast<int32_t>(shapeOf(0)[1])), in[1],
+           b.getInt32(static_cast<int32_t>(shapeOf(1)[1])), e.constant(0.0), out,
+           b.getInt32(static_cast<int32_t>(outShape[1]))});
       break;
     }
     case OpKind::ReduceSum: {

@@ -19,7 +19,7 @@ using Clock = std::chrono::steady_clock;
 
 /// How long an idle worker spins before it sleeps: kernels of a step follow each other within
 /// microseconds, and waking a sleeping thread costs tens of them.
-constexpr auto kSpinTime = std::chrono::microseconds(200);
+constexpr auto kSpinTime = std::chrono::microseconds(50);
 
 class ThreadPool {
  public:

@@ -1,5 +1,6 @@
 // Generated kernels against the reference executor on shapes the example model does not have:
-// the tiled matrix products (row and column remainders, Aᵀ·B) and the BLAS path.
+// the tiled matrix products (row and column remainders, Aᵀ·B), the dot-product kernel of A·Bᵀ
+// and the BLAS path.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -69,7 +70,9 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(MatMulCase{1, 128, 512, false, false}, MatMulCase{5, 7, 48, false, false},
                       MatMulCase{3, 9, 144, false, false}, MatMulCase{66, 33, 80, false, false},
                       MatMulCase{13, 6, 208, true, false}, MatMulCase{7, 5, 12, false, false},
-                      MatMulCase{9, 11, 32, false, true}));
+                      MatMulCase{9, 11, 32, false, true}, MatMulCase{64, 128, 512, false, false},
+                      MatMulCase{2, 16, 256, false, false}, MatMulCase{6, 32, 7, false, true},
+                      MatMulCase{64, 512, 128, false, true}, MatMulCase{1, 48, 9, false, true}));
 
 // The embedding's Adam from its touched rows against dense Adam on the summed scatter_adds:
 // the same arithmetic in exact mode, and only the touched rows moving in lazy mode.
