@@ -52,14 +52,21 @@ void orFail(llvm::Error error, const char* what) {
   if (error) fail("codegen: {}: {}", what, llvm::toString(std::move(error)));
 }
 
-/// The entry: one call per op, with pointers into the arena or to the externals.
-void emitEntry(llvm::Module& module, const ir::Graph& graph, const MemoryPlan& plan,
-               const std::vector<int32_t>& externalIndex, const JitOptions& options) {
-  bool profile = options.profile;
+/// The names of the two entries: the ops on weights alone (run when weights are bound) and the
+/// others (run on every run).
+constexpr const char* kBindEntry = "dlc_graph_bind";
+constexpr const char* kRunEntry = "dlc_graph";
+
+/// An entry: one call per op whose weightOnlyOps flag is `weightOnly`, with pointers into the
+/// arena or to the externals; with `profile`, a timing mark after each.
+void emitEntry(llvm::Module& module, KernelEmitter& kernels, const ir::Graph& graph,
+               const MemoryPlan& plan, const std::vector<int32_t>& externalIndex, bool weightOnly,
+               bool profile) {
   llvm::LLVMContext& context = module.getContext();
   auto* ptr = llvm::PointerType::get(context, 0);
   auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(context), {ptr, ptr}, false);
-  auto* entry = llvm::Function::Create(type, llvm::Function::ExternalLinkage, "dlc_graph", module);
+  auto* entry = llvm::Function::Create(type, llvm::Function::ExternalLinkage,
+                                       weightOnly ? kBindEntry : kRunEntry, module);
   llvm::IRBuilder<> builder(llvm::BasicBlock::Create(context, "entry", entry));
   llvm::Value* arena = entry->getArg(0);
   llvm::Value* externals = entry->getArg(1);
@@ -81,8 +88,9 @@ void emitEntry(llvm::Module& module, const ir::Graph& graph, const MemoryPlan& p
     builder.CreateCall(mark, {builder.getInt32(-1)});
   }
 
-  KernelEmitter kernels(module, graph, options.tiledMatMul);
+  std::vector<bool> weightOnlyOps = ir::weightOnlyOps(graph);
   for (size_t index = 0; index < graph.ops().size(); ++index) {
+    if (weightOnlyOps[index] != weightOnly) continue;
     const ir::Op& op = graph.ops()[index];
     std::vector<llvm::Value*> arguments;
     for (ir::ValueId operand : op.operands) arguments.push_back(pointerTo(operand));
@@ -157,7 +165,7 @@ struct CompiledGraph::Impl {
   MemoryPlan plan;
   std::vector<ir::ValueId> externals;
   std::unique_ptr<llvm::orc::LLJIT> jit;
-  EntryFunction entry = nullptr;
+  EntryFunction entry = nullptr, bind = nullptr;
   std::string llvmIr, assembly, objectCode;
   double compileSeconds = 0;
 
@@ -175,7 +183,8 @@ struct CompiledGraph::Impl {
            "defining runtime symbols");
     auto buffer = llvm::MemoryBuffer::getMemBufferCopy(objectCode, "dlc_graph.o");
     orFail(jit->addObjectFile(std::move(buffer)), "linking the object code");
-    entry = orFail(jit->lookup("dlc_graph"), "looking up the entry").toPtr<EntryFunction>();
+    entry = orFail(jit->lookup(kRunEntry), "looking up the entry").toPtr<EntryFunction>();
+    bind = orFail(jit->lookup(kBindEntry), "looking up the entry").toPtr<EntryFunction>();
   }
 };
 
@@ -203,7 +212,9 @@ std::unique_ptr<CompiledGraph> CompiledGraph::compile(const ir::Graph& graph,
   llvm::Module module(graph.name(), context);
   module.setDataLayout(machine->createDataLayout());
   module.setTargetTriple(machine->getTargetTriple().str());
-  emitEntry(module, graph, impl->plan, externalIndex, options);
+  KernelEmitter kernels(module, graph, options.tiledMatMul);
+  for (bool weightOnly : {true, false})
+    emitEntry(module, kernels, graph, impl->plan, externalIndex, weightOnly, options.profile);
   std::string problems;
   llvm::raw_string_ostream problemStream(problems);
   if (llvm::verifyModule(module, &problemStream))
@@ -235,6 +246,7 @@ std::unique_ptr<CompiledGraph> CompiledGraph::load(const ir::Graph& graph, Memor
   if (static_cast<int32_t>(plan.offsets.size()) != graph.valueCount())
     fail("the memory plan does not fit the graph");
   verifyMemoryPlan(graph, plan);
+  plan.persistentBytes = persistentBytes(graph, plan);
   auto impl = std::make_unique<Impl>();
   impl->plan = std::move(plan);
   impl->listExternals(graph);
@@ -249,6 +261,9 @@ const MemoryPlan& CompiledGraph::memoryPlan() const { return impl_->plan; }
 const std::vector<ir::ValueId>& CompiledGraph::externalValues() const { return impl_->externals; }
 void CompiledGraph::run(std::byte* arena, void* const* externals) const {
   impl_->entry(arena, externals);
+}
+void CompiledGraph::bindWeights(std::byte* arena, void* const* externals) const {
+  impl_->bind(arena, externals);
 }
 const std::string& CompiledGraph::llvmIr() const { return impl_->llvmIr; }
 const std::string& CompiledGraph::assembly() const { return impl_->assembly; }

@@ -50,8 +50,12 @@ class CompiledGraph {
   const std::vector<ir::ValueId>& externalValues() const;
 
   /// Runs the graph once. `arena` holds memoryPlan().arenaBytes bytes, 64-byte aligned;
-  /// `externals[k]` points to the data of externalValues()[k].
+  /// `externals[k]` points to the data of externalValues()[k]. bindWeights must have run since
+  /// the weights last changed.
   void run(std::byte* arena, void* const* externals) const;
+  /// Runs the ops on weights alone (ir::weightOnlyOps), whose results `run` reads from the
+  /// arena's first memoryPlan().persistentBytes bytes.
+  void bindWeights(std::byte* arena, void* const* externals) const;
 
   /// The optimized LLVM IR and the host assembly (with JitOptions::keepText).
   const std::string& llvmIr() const;

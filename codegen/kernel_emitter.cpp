@@ -3,6 +3,10 @@
 #include <fmt/format.h>
 #include <llvm/IR/Intrinsics.h>
 
+#include <algorithm>
+#include <functional>
+
+#include "ir/elementwise_program.h"
 #include "support/error.h"
 
 namespace dlc::codegen {
@@ -62,6 +66,15 @@ class Emitter {
     Value* id = builder_.CreateLoad(i32_, builder_.CreateInBoundsGEP(i32_, base, offset));
     return builder_.CreateSExt(id, i64_);
   }
+  /// The address of float `offset` of `base`.
+  Value* at(Value* base, Value* offset) { return builder_.CreateInBoundsGEP(f32_, base, offset); }
+  /// Floats on this kernel's stack, for a tile of work that never leaves the cache.
+  Value* scratch(int64_t floats) {
+    llvm::AllocaInst* buffer = builder_.CreateAlloca(f32_, index(floats));
+    buffer->setAlignment(llvm::Align(64));
+    return buffer;
+  }
+
   void store(Value* value, Value* base, Value* offset) {
     builder_.CreateStore(value, builder_.CreateInBoundsGEP(f32_, base, offset));
   }
@@ -534,6 +547,78 @@ llvm::FunctionCallee sgemm(llvm::Module& module) {
   return module.getOrInsertFunction("cblas_sgemm", type);
 }
 
+/// C = α op(A) op(B) + β C in row-major storage, through OpenBLAS.
+void callSgemm(Emitter& e, llvm::Module& module, bool transposeA, bool transposeB, int64_t m,
+               int64_t n, int64_t k, Value* a, int64_t lda, Value* b, int64_t ldb, Value* beta,
+               Value* c, int64_t ldc) {
+  constexpr int kRowMajor = 101, kNoTranspose = 111, kTranspose = 112;
+  auto i32 = [&](int64_t value) { return e.b().getInt32(static_cast<int32_t>(value)); };
+  e.b().CreateCall(sgemm(module),
+                   {i32(kRowMajor), i32(transposeA ? kTranspose : kNoTranspose),
+                    i32(transposeB ? kTranspose : kNoTranspose), i32(m), i32(n), i32(k),
+                    e.constant(1.0), a, i32(lda), b, i32(ldb), beta, c, i32(ldc)});
+}
+
+/// Floats of a fused gather's tile of rows: small enough to stay in the L2 cache.
+constexpr int64_t kTileFloats = 16384;
+
+/// The embedding lookups fused with a product (fused_gather_matmul, fused_matmul_scatter_add):
+/// the ids are taken a tile of rows at a time; each tile of gathered rows (or of the rows'
+/// gradients) lives on the stack between one product and the next.
+void emitFusedGather(Emitter& e, llvm::Module& module, const ir::Op& op,
+                     const std::vector<Value*>& in, Value* out,
+                     const std::function<const Shape&(size_t)>& shapeOf, const Shape& outShape) {
+  auto& b = e.b();
+  bool gathering = op.kind == OpKind::FusedGatherMatMul;
+  bool transposed = op.attributes.getInt("transpose_a", 0) != 0;
+  Value* ids = in[gathering ? 1 : 0];
+  int64_t count = numElements(shapeOf(gathering ? 1 : 0));
+  int64_t width = gathering ? shapeOf(0)[1] : outShape[1];  // D: the table's row width
+  int64_t columns = shapeOf(2)[1];                          // N
+  int64_t tileRows = std::clamp<int64_t>(kTileFloats / width, 1, std::max<int64_t>(count, 1));
+  Value* tile = e.scratch(tileRows * width);
+  if (!gathering && op.operands.size() > 3)
+    e.copy(out, in[3], numElements(outShape));
+  else if (!gathering)
+    e.zero(out, numElements(outShape));
+
+  auto tileAt = [&](Value* start, int64_t rows) {
+    auto rowOf = [&](Value* r) { return e.loadId(ids, b.CreateAdd(start, r)); };
+    if (!gathering) {
+      // The rows' gradients dy · bᵀ, then added into the table's rows.
+      callSgemm(e, module, false, true, rows, width, columns,
+                e.at(in[1], b.CreateMul(start, e.index(columns))), columns, in[2], columns,
+                e.constant(0.0), tile, width);
+      e.loop(rows, [&](Value* r) {
+        Value* to = b.CreateMul(rowOf(r), e.index(width));
+        Value* from = b.CreateMul(r, e.index(width));
+        e.loop(width, [&](Value* j) {
+          Value* target = b.CreateAdd(to, j);
+          e.store(b.CreateFAdd(e.load(out, target), e.load(tile, b.CreateAdd(from, j))), out,
+                  target);
+        });
+      });
+      return;
+    }
+    e.loop(rows, [&](Value* r) {
+      e.copy(e.at(tile, b.CreateMul(r, e.index(width))),
+             e.at(in[0], b.CreateMul(rowOf(r), e.index(width))), width);
+    });
+    if (transposed) {
+      Value* first = b.CreateICmpEQ(start, e.index(0));
+      callSgemm(e, module, true, false, width, columns, rows, tile, width,
+                e.at(in[2], b.CreateMul(start, e.index(columns))), columns,
+                b.CreateSelect(first, e.constant(0.0), e.constant(1.0)), out, columns);
+    } else {
+      callSgemm(e, module, false, false, rows, columns, width, tile, width, in[2], columns,
+                e.constant(0.0), e.at(out, b.CreateMul(start, e.index(columns))), columns);
+    }
+  };
+  int64_t fullTiles = count / tileRows, remainder = count % tileRows;
+  e.loop(fullTiles, [&](Value* t) { tileAt(b.CreateMul(t, e.index(tileRows)), tileRows); });
+  if (remainder > 0) tileAt(e.index(fullTiles * tileRows), remainder);
+}
+
 }  // namespace
 
 KernelEmitter::KernelEmitter(llvm::Module& module, const ir::Graph& graph, bool tiledMatMul)
@@ -576,15 +661,33 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
   int64_t outElements = numElements(outShape);
   const ir::Attributes& attributes = op.attributes;
 
-  if (ir::isElementwise(op.kind)) {
+  if (ir::isElementwise(op.kind) || op.kind == OpKind::FusedElementwise) {
+    // One loop over the result; a fused chain evaluates its steps in registers, a plain op is
+    // a chain of one step.
+    std::vector<ir::ElementwiseStep> steps;
+    if (op.kind == OpKind::FusedElementwise) {
+      steps = ir::decodeElementwiseProgram(op);
+    } else {
+      steps.push_back({op.kind, {0}, attributes});
+      if (op.operands.size() > 1) steps.back().arguments.push_back(1);
+    }
     size_t arity = op.operands.size();
+    auto evaluate = [&](std::vector<Value*> values) {
+      for (const ir::ElementwiseStep& step : steps) {
+        ir::Op stepOp{step.kind, {}, ir::kNoValue, step.attributes, {}};
+        std::vector<Value*> x;
+        for (int32_t argument : step.arguments) x.push_back(values[argument]);
+        values.push_back(elementwise(e, stepOp, x));
+      }
+      return values.back();
+    };
     bool sameShapes = true;
     for (size_t k = 0; k < arity; ++k) sameShapes &= shapeOf(k) == outShape;
     if (sameShapes) {
       e.loop(outElements, [&](Value* i) {
         std::vector<Value*> x;
         for (size_t k = 0; k < arity; ++k) x.push_back(e.load(in[k], i));
-        e.store(elementwise(e, op, x), out, i);
+        e.store(evaluate(x), out, i);
       });
     } else {
       std::vector<Shape> strides{stridesOf(outShape)};
@@ -592,7 +695,7 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
       e.nest(outShape, strides, std::vector<int64_t>(arity + 1, 0), [&](const auto& offsets) {
         std::vector<Value*> x;
         for (size_t k = 0; k < arity; ++k) x.push_back(e.load(in[k], offsets[k + 1]));
-        e.store(elementwise(e, op, x), out, offsets[0]);
+        e.store(evaluate(x), out, offsets[0]);
       });
     }
     b.CreateRetVoid();
@@ -809,6 +912,10 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
       });
       break;
     }
+    case OpKind::FusedGatherMatMul:
+    case OpKind::FusedMatMulScatterAdd:
+      emitFusedGather(e, module_, op, in, out, shapeOf, outShape);
+      break;
     case OpKind::AdamUpdate: {
       // In chunks of 1024 elements, shared out over the pool when the tensor is large.
       constexpr int64_t kChunk = 1024;

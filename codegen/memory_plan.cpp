@@ -36,7 +36,24 @@ Lifetimes computeLifetimes(const ir::Graph& graph) {
   }
   for (const ir::GraphOutput& output : graph.outputs())
     lifetimes.last[output.value] = std::numeric_limits<int32_t>::max();
+  std::vector<bool> weightOnly = ir::weightOnlyOps(graph);
+  for (size_t index = 0; index < ops.size(); ++index) {
+    if (!weightOnly[index]) continue;
+    lifetimes.first[ops[index].result] = 0;
+    lifetimes.last[ops[index].result] = std::numeric_limits<int32_t>::max();
+  }
   return lifetimes;
+}
+
+int64_t persistentBytes(const ir::Graph& graph, const MemoryPlan& plan) {
+  std::vector<bool> weightOnly = ir::weightOnlyOps(graph);
+  int64_t end = 0;
+  for (size_t index = 0; index < graph.ops().size(); ++index) {
+    ir::ValueId result = graph.ops()[index].result;
+    if (weightOnly[index])
+      end = std::max(end, plan.offsets[result] + bufferBytes(graph.type(result)));
+  }
+  return end;
 }
 
 MemoryPlan planMemory(const ir::Graph& graph, bool reuse) {
@@ -47,9 +64,22 @@ MemoryPlan planMemory(const ir::Graph& graph, bool reuse) {
 
   std::vector<Allocation> live;  // sorted by offset
   const auto& ops = graph.ops();
+
+  // Results of ops on weights alone first, one after the other, never freed.
+  std::vector<bool> weightOnly = ir::weightOnlyOps(graph);
+  for (size_t index = 0; index < ops.size(); ++index) {
+    if (!weightOnly[index]) continue;
+    ir::ValueId result = ops[index].result;
+    plan.offsets[result] = plan.persistentBytes;
+    live.push_back({plan.persistentBytes, bufferBytes(graph.type(result)),
+                    std::numeric_limits<int32_t>::max()});
+    plan.persistentBytes += bufferBytes(graph.type(result));
+  }
+  plan.arenaBytes = plan.persistentBytes;
+
   for (int32_t index = 0; index < static_cast<int32_t>(ops.size()); ++index) {
     ir::ValueId result = ops[index].result;
-    if (result == ir::kNoValue) continue;
+    if (result == ir::kNoValue || weightOnly[index]) continue;
     // Buffers whose last reader ran before this op are free again. Operands of this op stay
     // live while it runs, so its result never shares bytes with them.
     if (reuse)

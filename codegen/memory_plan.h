@@ -14,13 +14,17 @@ struct MemoryPlan {
   /// (inputs, weights, state).
   std::vector<int64_t> offsets;
   int64_t arenaBytes = 0;
+  /// The arena's first bytes hold the results of ops on weights alone (ir::weightOnlyOps):
+  /// computed when weights are bound and kept across runs, so executors must not poison them.
+  int64_t persistentBytes = 0;
 
   /// Without reuse every result has bytes of its own (to compare against planning).
   bool reuse = true;
 };
 
 /// Buffers are aligned to 64 bytes, live from the op that defines them to the last op that
-/// reads them (graph outputs to the end), and placed first-fit below the others.
+/// reads them (graph outputs to the end), and placed first-fit below the others. Results of ops
+/// on weights alone come first and live for ever.
 MemoryPlan planMemory(const ir::Graph& graph, bool reuse = true);
 
 /// Throws dlc::Error if two buffers that are live at the same time overlap, or a buffer leaves
@@ -28,10 +32,15 @@ MemoryPlan planMemory(const ir::Graph& graph, bool reuse = true);
 void verifyMemoryPlan(const ir::Graph& graph, const MemoryPlan& plan);
 
 /// The op index from which each value is live, and the last at which it is, by value id
-/// (-1, -1 for values that are not results).
+/// (-1, -1 for values that are not results; 0 and the largest int for results of ops on weights
+/// alone).
 struct Lifetimes {
   std::vector<int32_t> first, last;
 };
 Lifetimes computeLifetimes(const ir::Graph& graph);
+
+/// The end of the persistent results of a plan made for `graph` (MemoryPlan::persistentBytes),
+/// for plans read back from a file.
+int64_t persistentBytes(const ir::Graph& graph, const MemoryPlan& plan);
 
 }  // namespace dlc::codegen

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <memory>
 
+#include "frontend/json_diagnostics.h"
 #include "schema/dlc_model_schema_text.h"
 #include "support/error.h"
 #include "support/file_io.h"
@@ -40,8 +41,6 @@ schema::ModelT unpackVerified(const uint8_t* data, size_t size, const std::strin
   return model;
 }
 
-std::string firstLine(const std::string& text) { return text.substr(0, text.find('\n')); }
-
 }  // namespace
 
 schema::ModelT parseModel(std::span<const std::byte> contents, const std::string& source) {
@@ -55,7 +54,7 @@ schema::ModelT parseModel(std::span<const std::byte> contents, const std::string
     auto parser = makeSchemaParser();
     std::string text(reinterpret_cast<const char*>(bytes), contents.size());
     if (!parser->Parse(text.c_str()))
-      fail("{}: not a valid dlc model in JSON form: {}", source, firstLine(parser->error_));
+      fail("{}: not a valid dlc model in JSON form: {}", source, describeJsonError(*parser, text));
     return unpackVerified(parser->builder_.GetBufferPointer(), parser->builder_.GetSize(), source);
   }
 

@@ -103,6 +103,24 @@ void replaceAllUses(Graph& graph, ValueId from, ValueId to) {
     if (output.value == from) output.value = to;
 }
 
+std::vector<bool> weightOnlyOps(const Graph& graph) {
+  const std::vector<Op>& ops = graph.ops();
+  std::vector<bool> weightOnly(ops.size(), false);
+  for (const Op& op : ops)
+    if (opInfo(op.kind).hasSideEffects) return weightOnly;
+
+  std::vector<bool> constant(graph.valueCount(), false);
+  for (ValueId id : graph.valuesOfKind(ValueKind::Weight)) constant[id] = true;
+  for (size_t index = 0; index < ops.size(); ++index) {
+    const Op& op = ops[index];
+    bool fromWeights = !op.operands.empty();
+    for (ValueId operand : op.operands) fromWeights = fromWeights && constant[operand];
+    weightOnly[index] = fromWeights;
+    if (fromWeights) constant[op.result] = true;
+  }
+  return weightOnly;
+}
+
 void reorderTopologically(Graph& graph) {
   std::vector<Op>& ops = graph.mutableOps();
   std::vector<int32_t> producers = producerIndex(graph);

@@ -99,6 +99,12 @@ std::vector<int32_t> useCounts(const Graph& graph);
 /// Indices of the ops reading each value, by value id.
 std::vector<std::vector<int32_t>> usersOf(const Graph& graph);
 
+/// Which ops (by index) depend on weights alone, in a graph that never changes its weights (one
+/// without ops that have side effects, such as an inference graph): executors run them once each
+/// time weights are bound, not on every run, and keep their results. Ops without operands
+/// (fills) are not among them.
+std::vector<bool> weightOnlyOps(const Graph& graph);
+
 /// Makes every op and output that reads `from` read `to` instead.
 void replaceAllUses(Graph& graph, ValueId from, ValueId to);
 

@@ -272,6 +272,42 @@ Type inferFusedDotDense(const std::vector<Type>& operands, const Attributes&) {
   return {DType::Float32, {left.shape[0], kernel.shape[1]}};
 }
 
+Type inferFusedGatherMatMul(const std::vector<Type>& operands, const Attributes& attributes) {
+  const Type& b = operands[2];
+  inferGather({operands[0], operands[1]}, attributes);  // checks the table and the ids
+  int64_t count = operands[1].numElements(), width = operands[0].shape[1];
+  if (b.rank() != 2) fail("fused_gather_matmul: the right operand must be rank 2");
+  if (attributes.getInt("transpose_a", 0) != 0) {
+    expectMatrix(b, count, b.shape[1], "fused_gather_matmul (transposed) right operand");
+    return {DType::Float32, {width, b.shape[1]}};
+  }
+  expectMatrix(b, width, b.shape[1], "fused_gather_matmul right operand");
+  return {DType::Float32, {count, b.shape[1]}};
+}
+
+Type inferFusedMatMulScatterAdd(const std::vector<Type>& operands, const Attributes& attributes) {
+  if (operands.size() != 3 && operands.size() != 4)
+    fail("fused_matmul_scatter_add takes 3 or 4 operands, got {}", operands.size());
+  const Type& ids = operands[0];
+  const Type& b = operands[2];
+  if (ids.dtype != DType::Int32) fail("fused_matmul_scatter_add ids must be i32");
+  if (b.rank() != 2) fail("fused_matmul_scatter_add: the right operand must be rank 2");
+  expectMatrix(operands[1], ids.numElements(), b.shape[1], "fused_matmul_scatter_add gradient");
+  Type result{DType::Float32, {attributes.getInt("rows"), b.shape[0]}};
+  if (operands.size() == 4)
+    expectMatrix(operands[3], result.shape[0], result.shape[1], "fused_matmul_scatter_add addend");
+  return result;
+}
+
+Type inferFusedElementwise(const std::vector<Type>& operands, const Attributes&) {
+  Shape shape;
+  for (const Type& operand : operands) {
+    expectFloat(operand, "fused_elementwise operand");
+    shape = broadcastShapes(shape, operand.shape);
+  }
+  return {DType::Float32, shape};
+}
+
 // Rules shared by several kinds.
 #define inferAdd inferBinary
 #define inferSub inferBinary

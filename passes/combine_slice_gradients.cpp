@@ -77,10 +77,7 @@ bool combineSliceGradients(ir::Graph& graph, const PassOptions& options) {
     if (position < shape[axis]) zeros(shape[axis] - position);
     ir::replaceAllUses(graph, sum, builder.concat(parts, axis));
   }
-  if (sums.empty()) return false;
-  ir::reorderTopologically(graph);
-  eliminateDeadCode(graph, options);
-  return true;
+  return finishRewrite(graph, options, !sums.empty());
 }
 
 }  // namespace dlc::passes

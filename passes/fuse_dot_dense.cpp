@@ -15,16 +15,6 @@ namespace {
 
 constexpr const char* kPass = "fuse-dot-dense";
 
-std::optional<ir::Activation> activationOf(ir::OpKind kind) {
-  switch (kind) {
-    case ir::OpKind::Sigmoid: return ir::Activation::Sigmoid;
-    case ir::OpKind::HardSigmoid: return ir::Activation::HardSigmoid;
-    case ir::OpKind::Tanh: return ir::Activation::Tanh;
-    case ir::OpKind::Relu: return ir::Activation::Relu;
-    default: return std::nullopt;
-  }
-}
-
 struct DotDense {
   ir::ValueId left, right, kernel, bias, result;
   ir::Activation activation;
@@ -57,10 +47,11 @@ bool fuseDotDense(ir::Graph& graph, const PassOptions& options) {
     const Shape& biasShape = graph.type(op.operands[1]).shape;
     if (biasShape.size() != 1 || graph.type(product->operands[1]).shape[0] != 1) continue;
 
-    bool private_ = index.uses(multiply->result) == 1 && index.uses(dot->result) == 1 &&
-                    index.uses(product->result) == 1;
-    if (!private_) {
-      explainRefusal(options, kPass, "an intermediate value at '{}' has other users", op.origin);
+    std::string reason;
+    for (ir::ValueId piece : {multiply->result, dot->result, product->result})
+      if (reason.empty()) reason = index.whyShared(piece);
+    if (!reason.empty()) {
+      explainRefusal(options, kPass, "an intermediate value at '{}' {}", op.origin, reason);
       continue;
     }
     {
@@ -90,10 +81,7 @@ bool fuseDotDense(ir::Graph& graph, const PassOptions& options) {
                    {{"activation", static_cast<int64_t>(match.activation)}});
     ir::replaceAllUses(graph, match.result, fused);
   }
-  if (matches.empty()) return false;
-  ir::reorderTopologically(graph);
-  eliminateDeadCode(graph, options);
-  return true;
+  return finishRewrite(graph, options, !matches.empty());
 }
 
 }  // namespace dlc::passes

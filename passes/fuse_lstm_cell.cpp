@@ -27,16 +27,6 @@ struct Gate {
   std::vector<ir::ValueId> pieces;  // values that disappear with the fusion
 };
 
-std::optional<ir::Activation> activationOf(ir::OpKind kind) {
-  switch (kind) {
-    case ir::OpKind::Sigmoid: return ir::Activation::Sigmoid;
-    case ir::OpKind::HardSigmoid: return ir::Activation::HardSigmoid;
-    case ir::OpKind::Tanh: return ir::Activation::Tanh;
-    case ir::OpKind::Relu: return ir::Activation::Relu;
-    default: return std::nullopt;
-  }
-}
-
 /// Reads `value` as act(slice(z, axis 1, quarter·U, (quarter+1)·U)), or act = linear.
 std::optional<Gate> matchGate(const ir::Graph& graph, const GraphIndex& index, ir::ValueId value,
                               int64_t units) {
@@ -131,10 +121,11 @@ bool fuseLstmCell(ir::Graph& graph, const PassOptions& options) {
     if (!cell) continue;
     // The gate values and the slices of z must serve this cell only: fusing would otherwise
     // compute them twice.
-    bool private_ = true;
-    for (ir::ValueId piece : cell->pieces) private_ &= index.uses(piece) == 1;
-    if (!private_) {
-      explainRefusal(options, kPass, "a gate of the LSTM step at '{}' has other users", op.origin);
+    std::string reason;
+    for (ir::ValueId piece : cell->pieces)
+      if (reason.empty()) reason = index.whyShared(piece);
+    if (!reason.empty()) {
+      explainRefusal(options, kPass, "a gate of the LSTM step at '{}' {}", op.origin, reason);
       continue;
     }
     cells.push_back(*cell);
@@ -160,10 +151,7 @@ bool fuseLstmCell(ir::Graph& graph, const PassOptions& options) {
     replaced[cell.hidden] = hidden;
     replaced[cell.newCell] = newCell;
   }
-  if (cells.empty()) return false;
-  ir::reorderTopologically(graph);
-  eliminateDeadCode(graph, options);
-  return true;
+  return finishRewrite(graph, options, !cells.empty());
 }
 
 }  // namespace dlc::passes

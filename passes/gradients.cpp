@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "support/error.h"
+
 namespace dlc::passes {
 
 using ir::OpKind;
@@ -134,8 +136,14 @@ void transposeGradient(GradientContext& c) {
   c.accumulate(0, c.builder.transpose(c.dy, inverse));
 }
 
-void sliceGradient(GradientContext& c) {
+/// The op's "axis" attribute, counted from the front (shape rules also take negative axes).
+int64_t axisOf(const GradientContext& c) {
   int64_t axis = c.op.attributes.getInt("axis");
+  return axis < 0 ? axis + static_cast<int64_t>(c.operandShape(0).size()) : axis;
+}
+
+void sliceGradient(GradientContext& c) {
+  int64_t axis = axisOf(c);
   int64_t size = c.operandShape(0)[axis];
   int64_t start = c.op.attributes.getInt("start");
   int64_t end = c.op.attributes.getInt("end");
@@ -143,13 +151,13 @@ void sliceGradient(GradientContext& c) {
 }
 
 void padGradient(GradientContext& c) {
-  int64_t axis = c.op.attributes.getInt("axis");
+  int64_t axis = axisOf(c);
   int64_t before = c.op.attributes.getInt("before");
   c.accumulate(0, c.builder.slice(c.dy, axis, before, before + c.operandShape(0)[axis]));
 }
 
 void concatGradient(GradientContext& c) {
-  int64_t axis = c.op.attributes.getInt("axis");
+  int64_t axis = axisOf(c);
   int64_t offset = 0;
   for (int index = 0; index < static_cast<int>(c.op.operands.size()); ++index) {
     int64_t size = c.operandShape(index)[axis];
@@ -203,6 +211,22 @@ void fusedDotDenseGradient(GradientContext& c) {
   if (c.needs(1)) c.accumulate(1, b.mul(ddot, left));
 }
 
+// The backward of an embedding lookup fused with a product: the table's gradient is scattered
+// straight from dy · bᵀ, and b's is the gathered rows' transpose times dy, both without the rows
+// ever held whole. Only the untransposed form appears in forward graphs.
+void fusedGatherMatMulGradient(GradientContext& c) {
+  if (c.op.attributes.getInt("transpose_a", 0) != 0)
+    fail("layer '{}': autodiff: no gradient rule for a transposed fused_gather_matmul",
+         c.op.origin);
+  int64_t rows = c.operandShape(0)[0];
+  if (c.needs(0))
+    c.accumulate(0, c.builder.op(OpKind::FusedMatMulScatterAdd, {c.operand(1), c.dy, c.operand(2)},
+                                 {{"rows", rows}}));
+  if (c.needs(2))
+    c.accumulate(2, c.builder.op(OpKind::FusedGatherMatMul, {c.operand(0), c.operand(1), c.dy},
+                                 {{"transpose_a", int64_t{1}}}));
+}
+
 std::array<GradientRule, ir::kOpKindCount> makeTable() {
   std::array<GradientRule, ir::kOpKindCount> table{};
   auto set = [&](OpKind kind, GradientRule rule) { table[static_cast<size_t>(kind)] = rule; };
@@ -232,6 +256,7 @@ std::array<GradientRule, ir::kOpKindCount> makeTable() {
   set(OpKind::BinaryCrossEntropy, binaryCrossEntropyGradient);
   set(OpKind::FusedLstmCell, fusedLstmCellGradient);
   set(OpKind::FusedDotDense, fusedDotDenseGradient);
+  set(OpKind::FusedGatherMatMul, fusedGatherMatMulGradient);
   return table;
 }
 

@@ -62,11 +62,7 @@ bool hoistLstmInputProjection(ir::Graph& graph, const PassOptions& options) {
     }
     changed = true;
   }
-  if (changed) {
-    ir::reorderTopologically(graph);
-    eliminateDeadCode(graph, options);
-  }
-  return changed;
+  return finishRewrite(graph, options, changed);
 }
 
 }  // namespace dlc::passes

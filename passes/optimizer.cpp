@@ -5,11 +5,12 @@
 //   m = β1 m + (1 - β1) g,  v = β2 v + (1 - β2) g²,  w -= lr · m̂ / (√v̂ + ε)
 // SGD is Keras's: v = momentum · v - lr · g, then w += v (Nesterov: w += momentum · v - lr · g).
 // The update is dense: every weight moves every step, as in Keras, embeddings included. An
-// embedding's gradient (a scatter_add, or a sum of them when the table is used several times)
-// is not made dense for Adam, though: sparse_gradient collects the touched rows and
-// adam_update_rows moves the whole table in one pass over weight, m and v, with a zero gradient
-// for the other rows, which is the same arithmetic without writing and reading 25 MB of zeros.
-// With Optimizer.lazy_embedding_updates only the touched rows move (lazy Adam, not Keras).
+// embedding's gradient (a scatter_add or fused_matmul_scatter_add, or a sum or accumulation of
+// them when the table is used several times) is not made dense for Adam, though: sparse_gradient
+// collects the touched rows and adam_update_rows moves the whole table in one pass over weight, m
+// and v, with a zero gradient for the other rows, which is the same arithmetic without writing and
+// reading 25 MB of zeros. With Optimizer.lazy_embedding_updates only the touched rows move (lazy
+// Adam, not Keras).
 #include "ir/builder.h"
 #include "passes/pass.h"
 #include "passes/patterns.h"
@@ -19,16 +20,29 @@ namespace dlc::passes {
 
 namespace {
 
-/// The (ids, updates) operands of the scatter_adds that `gradient` sums, in order, if it is
-/// one or a sum of them that nothing else reads; empty otherwise.
-std::vector<ir::ValueId> scatteredParts(const GraphIndex& index, ir::ValueId gradient) {
+/// The (ids, updates) operands of the scatters that `gradient` sums, in order, if it is one or
+/// a sum of them that nothing else reads; empty otherwise. A fused_matmul_scatter_add (fusion
+/// of the lookup's product) scatters dy · bᵀ: that product is made here, [n, D] for n ids,
+/// which is small next to the [rows, D] table it would otherwise fill.
+std::vector<ir::ValueId> scatteredParts(const GraphIndex& index, ir::Builder& builder,
+                                        const ir::Graph& graph, ir::ValueId gradient) {
   if (const ir::Op* scatter = index.producer(gradient, ir::OpKind::ScatterAdd))
     return scatter->operands;
-  const ir::Op* sum = index.producer(gradient, ir::OpKind::Add);
-  if (!sum) return {};
-  std::vector<ir::ValueId> parts;
-  for (ir::ValueId term : sum->operands) {
-    std::vector<ir::ValueId> termParts = scatteredParts(index, term);
+  std::vector<ir::ValueId> parts, terms;
+  if (const ir::Op* fused = index.producer(gradient, ir::OpKind::FusedMatMulScatterAdd)) {
+    ir::ValueId ids = fused->operands[0];
+    Shape shape = graph.type(ids).shape;
+    shape.push_back(graph.type(fused->operands[2]).shape[0]);
+    parts = {ids, builder.reshape(
+                      builder.matmul(fused->operands[1], fused->operands[2], false, true), shape)};
+    if (fused->operands.size() == 4) terms.push_back(fused->operands[3]);
+  } else if (const ir::Op* sum = index.producer(gradient, ir::OpKind::Add)) {
+    terms = sum->operands;
+  } else {
+    return {};
+  }
+  for (ir::ValueId term : terms) {
+    std::vector<ir::ValueId> termParts = scatteredParts(index, builder, graph, term);
     if (termParts.empty() || index.uses(term) != 1) return {};
     parts.insert(parts.end(), termParts.begin(), termParts.end());
   }
@@ -70,7 +84,7 @@ bool addOptimizerUpdates(ir::Graph& graph, const PassOptions& options) {
                                      {"epsilon", optimizer.epsilon}};
         std::vector<ir::ValueId> parts = options.keepGradientOutputs
                                              ? std::vector<ir::ValueId>{}
-                                             : scatteredParts(index, gradient);
+                                             : scatteredParts(index, builder, graph, gradient);
         if (parts.empty()) {
           builder.op(ir::OpKind::AdamUpdate, {weight, gradient, m, v, step}, attributes);
           break;

@@ -50,11 +50,15 @@ void runPipeline(ir::Graph& graph, const PassOptions& options);
 // The passes, one per file.
 bool inferShapes(ir::Graph& graph, const PassOptions& options);
 bool hoistLstmInputProjection(ir::Graph& graph, const PassOptions& options);
+bool fuseEmbeddingGather(ir::Graph& graph, const PassOptions& options);
+bool foldEmbeddingProjection(ir::Graph& graph, const PassOptions& options);
 bool fuseLstmCell(ir::Graph& graph, const PassOptions& options);
 bool fuseDotDense(ir::Graph& graph, const PassOptions& options);
 bool combineSliceGradients(ir::Graph& graph, const PassOptions& options);
+bool accumulateTableGradients(ir::Graph& graph, const PassOptions& options);
 bool differentiate(ir::Graph& graph, const PassOptions& options);
 bool addOptimizerUpdates(ir::Graph& graph, const PassOptions& options);
+bool fuseElementwise(ir::Graph& graph, const PassOptions& options);
 bool eliminateCommonSubexpressions(ir::Graph& graph, const PassOptions& options);
 bool eliminateDeadCode(ir::Graph& graph, const PassOptions& options);
 

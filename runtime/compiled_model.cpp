@@ -1,5 +1,7 @@
 #include "runtime/compiled_model.h"
 
+#include <fstream>
+
 #include "codegen/jit.h"
 #include "frontend/model_io.h"
 #include "runtime/session.h"
@@ -99,6 +101,12 @@ std::unique_ptr<CompiledModel> CompiledModel::load(const std::string& path) {
   return compiled;
 }
 
+bool CompiledModel::isCompiledGraph(const std::string& path) {
+  char header[8] = {};
+  std::ifstream(path, std::ios::binary).read(header, sizeof header);
+  return schema::CompiledGraphBufferHasIdentifier(header);
+}
+
 void CompiledModel::save(const std::string& path) const {
   const codegen::CompiledGraph* code = session_->compiledGraph();
   schema::ModelT model = model_;
@@ -170,8 +178,9 @@ std::vector<float> CompiledModel::predictPairs(
   if (options_.training) fail("predictPairs needs a model compiled for inference");
   std::vector<QuestionPair> questionPairs;
   for (const auto& [first, second] : pairs) questionPairs.push_back({first, second, 0});
-  PairEncoder encoder(model_, source_);
-  return predictWithSession(*session_, encoder.encode(questionPairs), encoder);
+  // Building the tokenizer's word index takes longer than a small batch: once is enough.
+  if (!encoder_) encoder_ = std::make_unique<PairEncoder>(model_, source_);
+  return predictWithSession(*session_, encoder_->encode(questionPairs), *encoder_);
 }
 
 }  // namespace dlc

@@ -16,6 +16,7 @@
 
 namespace dlc {
 
+class PairEncoder;
 class Session;
 
 /// The newest compiled graph format version this build reads and writes.
@@ -41,6 +42,9 @@ class CompiledModel {
   /// and compiled again from the model it carries otherwise (see recompiled()). A truncated or
   /// corrupt file, or one from a newer dlc, is a dlc::Error.
   static std::unique_ptr<CompiledModel> load(const std::string& path);
+
+  /// Whether the file at `path` starts like a compiled graph (rather than a model file).
+  static bool isCompiledGraph(const std::string& path);
 
   /// Writes the compiled graph file: native code, memory plan, the model with its current
   /// weights, and the settings to compile it again.
@@ -78,6 +82,7 @@ class CompiledModel {
   ModelAnalysis analysis_;
   Options options_;
   std::unique_ptr<Session> session_;
+  std::unique_ptr<PairEncoder> encoder_;  // made by the first predictPairs()
   bool recompiled_ = false;
 };
 

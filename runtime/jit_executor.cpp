@@ -17,11 +17,15 @@ JitExecutor::JitExecutor(const ir::Graph& graph, std::unique_ptr<codegen::Compil
     externals_.push_back(storage_.back().bytes().data());
   }
   for (const ir::Op& op : graph.ops()) {
-    if (op.kind != ir::OpKind::Gather && op.kind != ir::OpKind::ScatterAdd) continue;
-    ir::ValueId ids = op.operands[op.kind == ir::OpKind::Gather ? 1 : 0];
+    // Lookups read ids as their operand 1 and rows of operand 0; scatters read ids as their
+    // operand 0 and write rows of their result.
+    bool lookup = op.kind == ir::OpKind::Gather || op.kind == ir::OpKind::FusedGatherMatMul;
+    bool scatter =
+        op.kind == ir::OpKind::ScatterAdd || op.kind == ir::OpKind::FusedMatMulScatterAdd;
+    if (!lookup && !scatter) continue;
+    ir::ValueId ids = op.operands[lookup ? 1 : 0];
     if (graph.value(ids).kind != ir::ValueKind::Input) continue;
-    int64_t rows = op.kind == ir::OpKind::Gather ? graph.type(op.operands[0]).shape[0]
-                                                 : graph.type(op.result).shape[0];
+    int64_t rows = lookup ? graph.type(op.operands[0]).shape[0] : graph.type(op.result).shape[0];
     idInputs_.push_back({graph.value(ids).name, op.origin, rows});
   }
   size_t bytes = std::max<int64_t>(compiled_->memoryPlan().arenaBytes, 64);
@@ -38,6 +42,7 @@ void JitExecutor::setTensor(const std::string& name, const Tensor& tensor) {
       fail("'{}' must be {}, got {}{}", name, ir::formatType(value.type), dtypeName(tensor.dtype()),
            formatShape(tensor.shape()));
     std::memcpy(storage_[index].bytes().data(), tensor.bytes().data(), tensor.byteSize());
+    if (value.kind == ir::ValueKind::Weight) weightsBound_ = false;
     return;
   }
   fail("the graph has no weight, state or input named '{}'", name);
@@ -66,9 +71,14 @@ TensorMap JitExecutor::run(const TensorMap& inputs) {
   }
   checkIds(inputs);
 
+  const codegen::MemoryPlan& plan = compiled_->memoryPlan();
   if (poisonArena_) {
     // All bytes 0xFF: every float in the arena is a NaN until a kernel writes it.
-    std::memset(arena_.get(), 0xFF, compiled_->memoryPlan().arenaBytes);
+    std::memset(arena_.get() + plan.persistentBytes, 0xFF, plan.arenaBytes - plan.persistentBytes);
+  }
+  if (!weightsBound_) {
+    compiled_->bindWeights(arena_.get(), externals_.data());
+    weightsBound_ = true;
   }
   compiled_->run(arena_.get(), externals_.data());
 

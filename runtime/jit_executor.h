@@ -42,6 +42,8 @@ class JitExecutor final : public Executor {
   std::vector<void*> externals_;  // what the compiled code reads
   std::unique_ptr<std::byte[], void (*)(void*)> arena_{nullptr, nullptr};
   bool poisonArena_ = codegen::poisonArenaByDefault();
+  /// Whether the results of ops on weights alone are up to date with the weights.
+  bool weightsBound_ = false;
 };
 
 }  // namespace dlc

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ir/elementwise_program.h"
 #include "support/error.h"
 
 namespace dlc {
@@ -113,6 +114,35 @@ Scalar activationDerivative(ir::Activation kind, Scalar x, Scalar y) {
   return Scalar(1);
 }
 
+/// The value of an elementwise op of `kind` at one element (b is unused by unary ops).
+template <typename Scalar>
+Scalar elementwiseValue(ir::OpKind kind, Scalar factor, Scalar a, Scalar b) {
+  switch (kind) {
+    case OpKind::Add: return a + b;
+    case OpKind::Sub: return a - b;
+    case OpKind::Mul: return a * b;
+    case OpKind::Div: return a / b;
+    case OpKind::Neg: return -a;
+    case OpKind::Scale: return a * factor;
+    case OpKind::Sigmoid: return activate(ir::Activation::Sigmoid, a);
+    case OpKind::HardSigmoid: return activate(ir::Activation::HardSigmoid, a);
+    case OpKind::Tanh: return activate(ir::Activation::Tanh, a);
+    case OpKind::Relu: return activate(ir::Activation::Relu, a);
+    case OpKind::Exp: return std::exp(a);
+    case OpKind::Log: return std::log(a);
+    case OpKind::Sqrt: return std::sqrt(a);
+    // The derivatives: (y, dy) or (x, dy).
+    case OpKind::SigmoidGrad: return b * a * (Scalar(1) - a);
+    case OpKind::HardSigmoidGrad: {
+      Scalar ramp = Scalar(0.2) * a + Scalar(0.5);
+      return ramp > Scalar(0) && ramp < Scalar(1) ? Scalar(0.2) * b : Scalar(0);
+    }
+    case OpKind::TanhGrad: return b * (Scalar(1) - a * a);
+    case OpKind::ReluGrad: return a > Scalar(0) ? b : Scalar(0);
+    default: fail("reference executor: {} is not elementwise", ir::opName(kind));
+  }
+}
+
 int64_t normalized(int64_t axis, size_t rank) {
   return axis < 0 ? axis + static_cast<int64_t>(rank) : axis;
 }
@@ -121,7 +151,10 @@ int64_t normalized(int64_t axis, size_t rank) {
 
 template <typename Scalar>
 ReferenceExecutor<Scalar>::ReferenceExecutor(const ir::Graph& graph)
-    : graph_(graph), buffers_(graph.valueCount()), lastUse_(graph.valueCount(), -1) {
+    : graph_(graph),
+      buffers_(graph.valueCount()),
+      lastUse_(graph.valueCount(), -1),
+      weightOnly_(ir::weightOnlyOps(graph)) {
   for (ir::ValueId id = 0; id < graph.valueCount(); ++id) {
     const ir::Value& value = graph.value(id);
     if (value.kind != ir::ValueKind::Weight && value.kind != ir::ValueKind::State) continue;
@@ -132,6 +165,8 @@ ReferenceExecutor<Scalar>::ReferenceExecutor(const ir::Graph& graph)
     for (ir::ValueId operand : ops[index].operands) lastUse_[operand] = static_cast<int32_t>(index);
   for (const ir::GraphOutput& output : graph.outputs())
     lastUse_[output.value] = std::numeric_limits<int32_t>::max();
+  for (size_t index = 0; index < ops.size(); ++index)
+    if (weightOnly_[index]) lastUse_[ops[index].result] = std::numeric_limits<int32_t>::max();
 }
 
 template <typename Scalar>
@@ -149,6 +184,7 @@ void ReferenceExecutor<Scalar>::setTensor(const std::string& name, const Tensor&
     fail("'{}' must be {}, got {}{}", name, ir::formatType(type), dtypeName(tensor.dtype()),
          formatShape(tensor.shape()));
   Buffer& buffer = buffers_[id];
+  if (graph_.value(id).kind == ir::ValueKind::Weight) weightsBound_ = false;
   if (tensor.dtype() == DType::Int32) {
     auto data = tensor.data<int32_t>();
     buffer.ids.assign(data.begin(), data.end());
@@ -159,17 +195,25 @@ void ReferenceExecutor<Scalar>::setTensor(const std::string& name, const Tensor&
 }
 
 template <typename Scalar>
-Tensor ReferenceExecutor<Scalar>::getTensor(const std::string& name) const {
-  ir::ValueId id = namedValue(name);
+Tensor ReferenceExecutor<Scalar>::tensorOf(ir::ValueId id) const {
   const ir::Type& type = graph_.type(id);
   Tensor tensor(type.dtype, type.shape);
-  auto data = tensor.data<float>();
-  std::copy(buffers_[id].reals.begin(), buffers_[id].reals.end(), data.begin());
+  if (type.dtype == DType::Int32) {
+    std::copy(buffers_[id].ids.begin(), buffers_[id].ids.end(), tensor.data<int32_t>().begin());
+  } else {
+    std::copy(buffers_[id].reals.begin(), buffers_[id].reals.end(), tensor.data<float>().begin());
+  }
   return tensor;
 }
 
 template <typename Scalar>
+Tensor ReferenceExecutor<Scalar>::getTensor(const std::string& name) const {
+  return tensorOf(namedValue(name));
+}
+
+template <typename Scalar>
 std::vector<Scalar>& ReferenceExecutor<Scalar>::values(const std::string& name) {
+  weightsBound_ = false;
   return buffers_[namedValue(name)].reals;
 }
 
@@ -190,7 +234,13 @@ TensorMap ReferenceExecutor<Scalar>::run(const TensorMap& inputs) {
   }
 
   const auto& ops = graph_.ops();
+  if (!weightsBound_) {
+    for (size_t index = 0; index < ops.size(); ++index)
+      if (weightOnly_[index]) execute(ops[index]);
+    weightsBound_ = true;
+  }
   for (size_t index = 0; index < ops.size(); ++index) {
+    if (weightOnly_[index]) continue;
     execute(ops[index]);
     // Free results whose last reader was this op.
     for (ir::ValueId operand : ops[index].operands)
@@ -200,18 +250,8 @@ TensorMap ReferenceExecutor<Scalar>::run(const TensorMap& inputs) {
   }
 
   TensorMap outputs;
-  for (const ir::GraphOutput& output : graph_.outputs()) {
-    const ir::Type& type = graph_.type(output.value);
-    Tensor tensor(type.dtype, type.shape);
-    if (type.dtype == DType::Int32) {
-      std::copy(buffers_[output.value].ids.begin(), buffers_[output.value].ids.end(),
-                tensor.data<int32_t>().begin());
-    } else {
-      std::copy(buffers_[output.value].reals.begin(), buffers_[output.value].reals.end(),
-                tensor.data<float>().begin());
-    }
-    outputs[output.name] = std::move(tensor);
-  }
+  for (const ir::GraphOutput& output : graph_.outputs())
+    outputs[output.name] = tensorOf(output.value);
   return outputs;
 }
 
@@ -243,6 +283,16 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
                    out[i] = function(a[offsetA], b[offsetB]);
                  });
   };
+
+  if (ir::isElementwise(op.kind)) {
+    Scalar factor = Scalar(attributes.has("factor") ? attributes.getFloat("factor") : 1.0);
+    if (op.operands.size() == 1)
+      unary([&](Scalar x) { return elementwiseValue(op.kind, factor, x, Scalar(0)); });
+    else
+      binary([&](Scalar a, Scalar b) { return elementwiseValue(op.kind, factor, a, b); });
+    buffers_[op.result].reals = std::move(out);
+    return;
+  }
 
   switch (op.kind) {
     case OpKind::Fill:
@@ -319,44 +369,34 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
       break;
     }
 
-    case OpKind::Add: binary([](Scalar a, Scalar b) { return a + b; }); break;
-    case OpKind::Sub: binary([](Scalar a, Scalar b) { return a - b; }); break;
-    case OpKind::Mul: binary([](Scalar a, Scalar b) { return a * b; }); break;
-    case OpKind::Div: binary([](Scalar a, Scalar b) { return a / b; }); break;
-    case OpKind::Neg: unary([](Scalar x) { return -x; }); break;
-    case OpKind::Scale: {
-      Scalar factor = Scalar(attributes.getFloat("factor"));
-      unary([factor](Scalar x) { return x * factor; });
+    case OpKind::FusedElementwise: {
+      std::vector<ir::ElementwiseStep> steps = ir::decodeElementwiseProgram(op);
+      std::vector<Scalar> factors;
+      for (const ir::ElementwiseStep& step : steps)
+        factors.push_back(
+            Scalar(step.attributes.has("factor") ? step.attributes.getFloat("factor") : 1.0));
+      size_t arity = op.operands.size();
+      std::vector<Shape> strides;
+      for (size_t k = 0; k < arity; ++k) strides.push_back(broadcastStrides(shapeOf(k), outShape));
+      Shape outStrides = stridesOf(outShape);
+      std::vector<Scalar> values(arity + steps.size());
+      for (int64_t flat = 0; flat < static_cast<int64_t>(out.size()); ++flat) {
+        for (size_t k = 0; k < arity; ++k) {
+          int64_t offset = 0;
+          for (size_t axis = 0; axis < outShape.size(); ++axis)
+            offset += flat / outStrides[axis] % outShape[axis] * strides[k][axis];
+          values[k] = in(static_cast<int>(k))[offset];
+        }
+        for (size_t j = 0; j < steps.size(); ++j) {
+          const std::vector<int32_t>& arguments = steps[j].arguments;
+          values[arity + j] =
+              elementwiseValue(steps[j].kind, factors[j], values[arguments[0]],
+                               arguments.size() > 1 ? values[arguments[1]] : Scalar(0));
+        }
+        out[flat] = values.back();
+      }
       break;
     }
-    case OpKind::Sigmoid:
-      unary([](Scalar x) { return Scalar(1) / (Scalar(1) + std::exp(-x)); });
-      break;
-    case OpKind::HardSigmoid:
-      unary(
-          [](Scalar x) { return std::clamp(Scalar(0.2) * x + Scalar(0.5), Scalar(0), Scalar(1)); });
-      break;
-    case OpKind::Tanh: unary([](Scalar x) { return std::tanh(x); }); break;
-    case OpKind::Relu: unary([](Scalar x) { return std::max(x, Scalar(0)); }); break;
-    case OpKind::Exp: unary([](Scalar x) { return std::exp(x); }); break;
-    case OpKind::Log: unary([](Scalar x) { return std::log(x); }); break;
-    case OpKind::Sqrt: unary([](Scalar x) { return std::sqrt(x); }); break;
-
-    case OpKind::SigmoidGrad:
-      binary([](Scalar y, Scalar dy) { return dy * y * (Scalar(1) - y); });
-      break;
-    case OpKind::HardSigmoidGrad:
-      binary([](Scalar x, Scalar dy) {
-        Scalar ramp = Scalar(0.2) * x + Scalar(0.5);
-        return ramp > Scalar(0) && ramp < Scalar(1) ? Scalar(0.2) * dy : Scalar(0);
-      });
-      break;
-    case OpKind::TanhGrad:
-      binary([](Scalar y, Scalar dy) { return dy * (Scalar(1) - y * y); });
-      break;
-    case OpKind::ReluGrad:
-      binary([](Scalar x, Scalar dy) { return x > Scalar(0) ? dy : Scalar(0); });
-      break;
 
     case OpKind::ReduceSum: {
       const Shape& inShape = shapeOf(0);
@@ -500,6 +540,40 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
       break;
     }
 
+    case OpKind::FusedGatherMatMul:
+    case OpKind::FusedMatMulScatterAdd: {
+      // The oracle materializes the rows the JIT's kernels never hold whole.
+      using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+      bool gathering = op.kind == OpKind::FusedGatherMatMul;
+      const std::vector<int32_t>& indices = ids(gathering ? 1 : 0);
+      const Shape& bShape = shapeOf(2);
+      Eigen::Map<const Matrix> b(in(2).data(), bShape[0], bShape[1]);
+      int64_t rows = gathering ? shapeOf(0)[0] : outShape[0];
+      for (int32_t id : indices)
+        if (id < 0 || id >= rows)
+          fail("layer '{}': token id {} is out of range [0, {})", op.origin, id, rows);
+      auto count = static_cast<int64_t>(indices.size());
+      if (gathering) {
+        int64_t width = shapeOf(0)[1];
+        Matrix gathered(count, width);
+        for (int64_t i = 0; i < count; ++i)
+          for (int64_t j = 0; j < width; ++j) gathered(i, j) = in(0)[indices[i] * width + j];
+        Eigen::Map<Matrix> c(out.data(), outShape[0], outShape[1]);
+        if (attributes.getInt("transpose_a", 0) != 0)
+          c.noalias() = gathered.transpose() * b;
+        else
+          c.noalias() = gathered * b;
+      } else {
+        Eigen::Map<const Matrix> dy(in(1).data(), count, bShape[1]);
+        Matrix updates = dy * b.transpose();
+        int64_t width = outShape[1];
+        if (op.operands.size() > 3) out = in(3);
+        for (int64_t i = 0; i < count; ++i)
+          for (int64_t j = 0; j < width; ++j) out[indices[i] * width + j] += updates(i, j);
+      }
+      break;
+    }
+
     case OpKind::AdamUpdate: {
       std::vector<Scalar>& weight = in(0);
       const std::vector<Scalar>& gradient = in(1);
@@ -549,6 +623,7 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
       return;
     }
     case OpKind::Assign: in(0) = in(1); return;
+    default: fail("reference executor: no kernel for {}", ir::opName(op.kind));
   }
   buffers_[op.result].reals = std::move(out);
 }

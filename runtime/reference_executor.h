@@ -20,7 +20,8 @@ class ReferenceExecutor final : public Executor {
   void setTensor(const std::string& name, const Tensor& tensor) override;
   Tensor getTensor(const std::string& name) const override;
 
-  /// Direct access to a weight or state in the executor's precision (gradient checks).
+  /// Direct access to a weight or state in the executor's precision (gradient checks); the next
+  /// run sees what the caller changed.
   std::vector<Scalar>& values(const std::string& name);
 
   TensorMap run(const TensorMap& inputs) override;
@@ -35,11 +36,15 @@ class ReferenceExecutor final : public Executor {
   };
 
   ir::ValueId namedValue(const std::string& name) const;
+  /// A value's buffer as a float32 or int32 tensor.
+  Tensor tensorOf(ir::ValueId id) const;
   void execute(const ir::Op& op);
 
   const ir::Graph& graph_;
   std::vector<Buffer> buffers_;
   std::vector<int32_t> lastUse_;  // index of the last op reading each result, to free it
+  std::vector<bool> weightOnly_;  // ops run when weights change (ir::weightOnlyOps), by index
+  bool weightsBound_ = false;     // whether their results are up to date
 };
 
 extern template class ReferenceExecutor<float>;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages dlc builds and tests with; does nothing for those already there.
+# Installs the Debian 12 packages dlc builds and tests with, and those named as arguments (a
+# script that needs more, such as scripts/test-serve-e2e.sh); does nothing for those already there.
 set -euo pipefail
 
 packages=(
@@ -8,6 +9,7 @@ packages=(
   libflatbuffers-dev flatbuffers-compiler libopenblas-openmp-dev
   libeigen3-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libcpp-httplib-dev
+  "$@"
 )
 
 missing=()

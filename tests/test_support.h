@@ -3,9 +3,13 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "frontend/layers.h"
 #include "frontend/model_io.h"
+#include "ir/graph.h"
+#include "runtime/quora_data.h"
+#include "support/tensor.h"
 
 namespace dlc::testing {
 
@@ -37,5 +41,19 @@ struct ParsedModel {
   ModelAnalysis analysis;
 };
 ParsedModel parseModelJson(const std::string& json, const std::string& source = "test.json");
+
+/// Checks autodiff's "grad/<weight>" outputs of `graph` against central differences of its
+/// "loss" output, in double precision on the reference executor, for every element of each of
+/// `weights`; and that each of those gradients has a nonzero element, so that a rule returning
+/// zeros cannot pass. `values` sets the weights and state, `inputs` feeds every run.
+void expectGradientsMatchCentralDifferences(const ir::Graph& graph, const TensorMap& values,
+                                            const TensorMap& inputs,
+                                            const std::vector<std::string>& weights);
+
+/// The JSON of a Siamese LSTM small enough to train in a second, with a tokenizer section.
+std::string smallSiameseModel(int vocabulary, int sequenceLength);
+
+/// Pairs of made-up questions: duplicates ask about the same topic word, others differ in it.
+std::vector<QuestionPair> toyPairs(int count, uint64_t seed);
 
 }  // namespace dlc::testing

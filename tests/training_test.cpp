@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "frontend/model_io.h"
 #include "runtime/safetensors.h"
@@ -15,49 +14,9 @@
 namespace dlc {
 namespace {
 
+using testing::smallSiameseModel;
 using testing::TemporaryDirectory;
-
-/// A Siamese LSTM small enough to train in a second. It compares the two states elementwise
-/// (Multiply, then Dense) rather than with one dot product: the dot of two small initial states
-/// starts on a plateau that the model leaves after a while that depends on the shuffling.
-std::string smallSiameseModel(int vocabulary, int sequenceLength) {
-  return fmt::format(R"({{
-    "name": "small_siamese", "inputs": ["q1", "q2"], "outputs": ["dense"],
-    "layers": [
-      {{ "name": "q1", "kind": "Input", "input": {{ "shape": [{1}] }} }},
-      {{ "name": "q2", "kind": "Input", "input": {{ "shape": [{1}] }} }},
-      {{ "name": "embedding", "kind": "Embedding", "inputs": ["q1", "q2"],
-         "embedding": {{ "input_dim": {0}, "output_dim": 16 }} }},
-      {{ "name": "lstm", "kind": "LSTM", "inputs": ["embedding:0", "embedding:1"],
-         "lstm": {{ "units": 16 }} }},
-      {{ "name": "product", "kind": "Multiply", "inputs": ["lstm:0", "lstm:1"] }},
-      {{ "name": "dense", "kind": "Dense", "inputs": ["product"],
-         "dense": {{ "units": 1, "activation": "Sigmoid" }} }} ],
-    "training": {{ "optimizer": {{ "kind": "Adam", "learning_rate": 0.05 }} }},
-    "preprocessing": {{ "num_words": {2}, "sequence_length": {1}, "padding_value": {3},
-                        "filters": "?", "split": " ", "text_inputs": ["q1", "q2"] }} }})",
-                     vocabulary, sequenceLength, vocabulary - 2, vocabulary - 1);
-}
-
-/// Pairs of made-up questions: duplicates ask about the same topic word, others differ in it.
-std::vector<QuestionPair> toyPairs(int count, uint64_t seed) {
-  const std::vector<std::string> topics = {"physics", "geology", "python", "music",  "cooking",
-                                           "india",   "money",   "health", "travel", "chess"};
-  const std::vector<std::string> openings = {"how do i learn", "what is the best way to study",
-                                             "where can i read about", "why should i care about"};
-  std::mt19937_64 generator(seed);
-  std::vector<QuestionPair> pairs;
-  for (int i = 0; i < count; ++i) {
-    size_t topic = generator() % topics.size();
-    bool duplicate = generator() % 2 == 0;
-    size_t other =
-        duplicate ? topic : (topic + 1 + generator() % (topics.size() - 1)) % topics.size();
-    pairs.push_back({openings[generator() % openings.size()] + " " + topics[topic] + "?",
-                     openings[generator() % openings.size()] + " " + topics[other] + "?",
-                     duplicate ? 1.0f : 0.0f});
-  }
-  return pairs;
-}
+using testing::toyPairs;
 
 std::string writePairsFile(const TemporaryDirectory& directory, const std::string& name,
                            const std::vector<QuestionPair>& pairs) {

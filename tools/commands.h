@@ -16,6 +16,7 @@ void addRunCommand(CLI::App& app);
 void addTrainCommand(CLI::App& app);
 void addEvaluateCommand(CLI::App& app);
 void addPredictCommand(CLI::App& app);
+void addServeCommand(CLI::App& app);
 
 /// A model file, read and validated.
 struct LoadedModel {

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   dlc::tools::addTrainCommand(app);
   dlc::tools::addEvaluateCommand(app);
   dlc::tools::addPredictCommand(app);
+  dlc::tools::addServeCommand(app);
 
   try {
     app.parse(argc, argv);

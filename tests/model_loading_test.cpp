@@ -1,0 +1,213 @@
+// Loading and validating model files: the binary and JSON forms of the example load the same
+// model, and every kind of bad input is one dlc::Error naming the file, the layer where there is
+// one, and what was expected, through the API and through `dlc summary` (exit status 1, one line
+// on stderr, no crash).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "frontend/model_io.h"
+#include "support/error.h"
+#include "support/file_io.h"
+#include "tests/test_support.h"
+
+namespace dlc {
+namespace {
+
+using testing::sourcePath;
+
+std::string exampleJson() {
+  return testing::readText(sourcePath("examples/quora_siamese/model.json"));
+}
+std::string exampleBinary() {
+  return testing::readText(sourcePath("examples/quora_siamese/model.fbs"));
+}
+
+/// `text` with its one occurrence of `from` replaced by `to`.
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  size_t at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << "the example no longer contains: " << from;
+  EXPECT_EQ(text.find(from, at + 1), std::string::npos) << "more than once: " << from;
+  return at == std::string::npos ? text : text.replace(at, from.size(), to);
+}
+
+const std::string kDotLayer =
+    R"({ "name": "dot", "kind": "Dot", "inputs": ["lstm:0", "lstm:1"], "dot": { "axes": [1] } },)";
+
+/// The example in binary form, with another format version.
+std::string binaryWithVersion(uint32_t version) {
+  std::string binary = exampleBinary();
+  schema::ModelT model = parseModel(std::as_bytes(std::span(binary.data(), binary.size())), "x");
+  model.format_version = version;
+  return serializeModel(model);
+}
+
+std::string randomBytes(size_t count) {
+  std::string bytes;
+  uint64_t state = 12345;
+  while (bytes.size() < count) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    bytes += static_cast<char>(state >> 56);
+  }
+  return bytes;
+}
+
+struct BadInput {
+  std::string name;                   // also the file's stem
+  std::string extension;              // ".json" or ".fbs"
+  std::function<std::string()> make;  // the file's contents
+  std::vector<std::string> expected;  // what the message must say, besides the file
+};
+
+void PrintTo(const BadInput& input, std::ostream* stream) { *stream << input.name; }
+
+std::vector<BadInput> badInputs() {
+  std::vector<BadInput> inputs = {
+      {"empty_file", ".fbs", [] { return std::string(); }, {"the file is empty"}},
+      {"random_bytes",
+       ".fbs",
+       [] { return randomBytes(512); },
+       {"not a dlc model", "expected the identifier \"DLCM\" at byte 4"}},
+      {"another_identifier",
+       ".fbs",
+       [] { return exampleBinary().replace(4, 4, "ABCD"); },
+       {"expected the identifier \"DLCM\"", "found \"ABCD\""}},
+      {"json_unknown_field",
+       ".json",
+       [] { return replaced(exampleJson(), R"("units": 128,)", R"("units": 128, "colour": 1,)"); },
+       {"line 18", "layer 'lstm'", "unknown field: colour", "LSTMOptions has units"}},
+      {"json_wrong_type_number",
+       ".json",
+       [] { return replaced(exampleJson(), R"("units": 128,)", R"("units": "many",)"); },
+       {"layer 'lstm'", "field lstm.units", "expected an integer"}},
+      {"json_wrong_type_list",
+       ".json",
+       [] { return replaced(exampleJson(), R"("inputs": ["dot"])", R"("inputs": "dot")"); },
+       {"layer 'dense'", "field inputs", "expected a list of strings"}},
+      {"json_wrong_enum",
+       ".json",
+       [] { return replaced(exampleJson(), R"("activation": "Tanh")", R"("activation": "Tan")"); },
+       {"layer 'lstm'", "unknown enum value: Tan", "expected one of Linear, Sigmoid"}},
+      {"missing_input",
+       ".json",
+       [] { return replaced(exampleJson(), R"("inputs": ["dot"])", R"("inputs": ["dott"])"); },
+       {"layer 'dense' (Dense)", "input 'dott' is not a layer of this model"}},
+      {"duplicate_layer_names",
+       ".json",
+       [] { return replaced(exampleJson(), R"("name": "dot")", R"("name": "lstm")"); },
+       {"layer 'lstm' (Dot)", "layer names must be unique"}},
+      // lstm reads dense, which reads dot, which reads lstm.
+      {"cycle",
+       ".json",
+       [] {
+         return replaced(exampleJson(), R"("inputs": ["embedding:0", "embedding:1"])",
+                         R"("inputs": ["dense"])");
+       },
+       {"layer 'lstm' (LSTM)", "input 'dense' comes later", "no cycles"}},
+      {"lstm_fed_rank_2",
+       ".json",
+       [] {
+         return replaced(exampleJson(), kDotLayer,
+                         kDotLayer + R"({ "name": "lstm_on_dot", "kind": "LSTM", )"
+                                     R"("inputs": ["dot"], "lstm": { "units": 4 } },)");
+       },
+       {"layer 'lstm_on_dot' (LSTM)", "expects a rank-3 input", "got (None, 1)"}},
+      {"dot_of_mismatched_sizes",
+       ".json",
+       [] {
+         std::string json = replaced(exampleJson(), kDotLayer,
+                                     R"({ "name": "small", "kind": "LSTM", "inputs": )"
+                                     R"(["embedding:1"], "lstm": { "units": 64 } },)" +
+                                         replaced(kDotLayer, "lstm:1", "small"));
+         return json;
+       },
+       {"layer 'dot' (Dot)", "the dotted axes differ in size", "(None, 128) and (None, 64)"}},
+      {"newer_format_version_json",
+       ".json",
+       [] { return replaced(exampleJson(), R"("format_version": 1)", R"("format_version": 2)"); },
+       {"model format version 2 is newer than this dlc reads (1)"}},
+      {"newer_format_version_binary",
+       ".fbs",
+       [] { return binaryWithVersion(2); },
+       {"model format version 2 is newer than this dlc reads (1)"}},
+  };
+
+  // A valid file cut short: inside the header, just after the identifier, and further on, to
+  // the terminator of the last string. (The two bytes after it are alignment padding: without
+  // them the model is whole, and the FlatBuffers verifier rightly accepts it.)
+  size_t size = exampleBinary().size();
+  for (size_t length :
+       {size_t{3}, size_t{7}, size_t{8}, size_t{16}, size / 3, size / 2, size - 8, size - 3}) {
+    bool inHeader = length < 8;
+    inputs.push_back({"cut_at_" + std::to_string(length),
+                      ".fbs",
+                      [length] { return exampleBinary().substr(0, length); },
+                      {inHeader ? "expected the identifier \"DLCM\"" : "truncated or corrupt"}});
+  }
+  return inputs;
+}
+
+class BadModelFile : public ::testing::TestWithParam<BadInput> {
+ protected:
+  void SetUp() override {
+    path_ = directory_.path(GetParam().name + GetParam().extension);
+    testing::writeText(path_, GetParam().make());
+  }
+
+  testing::TemporaryDirectory directory_;
+  std::string path_;
+};
+
+TEST_P(BadModelFile, IsOneErrorNamingTheFileTheLayerAndWhatWasExpected) {
+  try {
+    schema::ModelT model = loadModel(path_);
+    analyzeModel(model, path_);
+    FAIL() << "loaded without an error";
+  } catch (const Error& error) {
+    std::string message = error.what();
+    EXPECT_TRUE(message.starts_with(path_ + ": ")) << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+    for (const std::string& expected : GetParam().expected)
+      EXPECT_NE(message.find(expected), std::string::npos)
+          << "expected '" << expected << "' in: " << message;
+  }
+}
+
+TEST_P(BadModelFile, MakesDlcSummaryExitWithOneLine) {
+  std::string output, errors;
+  int status = testing::runDlc("summary " + path_, &output, &errors);
+  EXPECT_EQ(status, 1) << errors;
+  EXPECT_TRUE(output.empty()) << output;
+  EXPECT_TRUE(errors.starts_with("dlc: error: " + path_ + ": ")) << errors;
+  EXPECT_EQ(std::count(errors.begin(), errors.end(), '\n'), 1) << errors;
+  EXPECT_TRUE(errors.ends_with("\n")) << errors;
+}
+
+INSTANTIATE_TEST_SUITE_P(Inputs, BadModelFile, ::testing::ValuesIn(badInputs()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(ModelLoading, BinaryAndJsonFormsLoadTheSameModel) {
+  schema::ModelT fromJson = loadModel(sourcePath("examples/quora_siamese/model.json"));
+  schema::ModelT fromBinary = loadModel(sourcePath("examples/quora_siamese/model.fbs"));
+  EXPECT_EQ(serializeModel(fromJson), serializeModel(fromBinary));
+  EXPECT_EQ(fromJson.name, "quora_siamese");
+  EXPECT_EQ(fromJson.layers.size(), 6u);
+
+  // And the JSON that dlc writes reads back as the same model.
+  std::string json = modelToJson(fromBinary);
+  schema::ModelT again = parseModel(std::as_bytes(std::span(json.data(), json.size())), "x.json");
+  EXPECT_EQ(serializeModel(again), serializeModel(fromBinary));
+}
+
+TEST(ModelLoading, ConvertWritesBothFormsOfTheSameModel) {
+  testing::TemporaryDirectory directory;
+  std::string json = directory.path("model.json"), binary = directory.path("model.fbs");
+  ASSERT_EQ(
+      testing::runDlc("convert " + sourcePath("examples/quora_siamese/model.fbs") + " -o " + json),
+      0);
+  ASSERT_EQ(testing::runDlc("convert " + json + " -o " + binary), 0);
+  EXPECT_EQ(testing::readText(binary), exampleBinary());
+}
+
+}  // namespace
+}  // namespace dlc
