@@ -98,6 +98,7 @@ ort() {
 
 install_peers
 echo "results: $results" >&2
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 1 "$ROUNDS"); do
   for t in $THREADS; do
     echo "round $round/$ROUNDS, $t thread(s)" >&2
@@ -114,7 +115,9 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 # --- the table -----------------------------------------------------------------------------
-"$PYTHON" - "$results" <<'EOF'
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+"$PYTHON" - "$results" "$load_before" "$load_after" "$commit" <<'EOF'
 import json, statistics, subprocess, sys
 
 TRAIN_FLOPS, INFER_FLOPS = 31_457_280, 10_485_760  # per sample, ../shared/peers/README.md
@@ -139,8 +142,9 @@ names = {"dlc": "dlc", "torch": "PyTorch", "ort": "ONNX Runtime"}
 cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"],
                      capture_output=True, text=True).stdout.strip()
 rounds = len({run["round"] for run in runs})
-print(f"\n{cpu}, {subprocess.getoutput('nproc')} CPUs; {rounds} round(s); medians "
-      "(samples/s; ms per pair at batch 1; % of the sgemm compute ceiling)\n")
+print(f"\ndlc {sys.argv[4]}; {cpu}, {subprocess.getoutput('nproc')} CPUs; load average "
+      f"{sys.argv[2]} before, {sys.argv[3]} after; {rounds} round(s); medians (samples/s; ms per "
+      "pair at batch 1; % of the sgemm compute ceiling)\n")
 print("| workload | threads | dlc | peer | peer's figure | dlc / peer | dlc % of ceiling "
       "| peer % of ceiling |")
 print("|---|---|---|---|---|---|---|---|")

@@ -1,9 +1,12 @@
 // Single kernels on the JIT and on the reference executor: the matrix products of the LSTM, one
 // LSTM step forward and backward, the embedding gather and its scatter-add, the Adam update.
+#include <fmt/format.h>
+
 #include "bench/bench_support.h"
 #include "frontend/layers.h"
 #include "ir/builder.h"
 #include "passes/pass.h"
+#include "support/error.h"
 
 namespace dlc::bench {
 namespace {
@@ -43,8 +46,10 @@ BENCHMARK(BM_MatMul)
     ->ArgsProduct({{kJit, kJitBlas, kReference}, {64}, {512}, {128}, {2}})
     ->ArgNames({"executor", "m", "k", "n", "transposed"});
 
-/// One Keras LSTM step (gate order i, f, c, o) on a batch, and its loss = sum(h').
-ir::Graph lstmStep(int64_t batch, int64_t units, bool backward) {
+/// One Keras LSTM step (gate order i, f, c, o) on a batch and its loss = sum(h'), with the
+/// gradients of the loss if `backward`; with `fused`,
+/// the gates and state updates as one fused_lstm_cell op.
+ir::Graph lstmStep(int64_t batch, int64_t units, bool backward, bool fused) {
   ir::Graph graph("lstm_step");
   ir::Builder b(graph, "lstm");
   ir::ValueId x = graph.addInput("x", {DType::Float32, {batch, units}});
@@ -65,25 +70,44 @@ ir::Graph lstmStep(int64_t batch, int64_t units, bool backward) {
   ir::ValueId kept = b.mul(f, c);
   ir::ValueId cell = b.add(kept, b.mul(i, candidate));
   ir::ValueId hidden = b.mul(o, b.unary(ir::OpKind::Tanh, cell));
-  graph.addOutput("h", hidden);
-  if (backward) {
-    graph.addOutput("loss", b.reduceSum(hidden, {0, 1}, false));
-    passes::PassOptions options;
-    passes::differentiate(graph, options);
-  }
+  // The loss is the only output, so that fusion may take the cell's results apart.
+  graph.addOutput("loss", b.reduceSum(hidden, {0, 1}, false));
+  passes::PassOptions options;
+  if (fused && !passes::fuseLstmCell(graph, options)) fail("bench: the LSTM step did not fuse");
+  if (backward) passes::differentiate(graph, options);
+  passes::eliminateDeadCode(graph, options);
   return graph;
 }
 
 void BM_LstmStep(benchmark::State& state) {
   bool backward = state.range(1) != 0;
-  ir::Graph graph = lstmStep(64, 128, backward);
+  ir::Graph graph = lstmStep(64, 128, backward, state.range(2) != 0);
   TensorMap inputs = {{"x", randomFloats({64, 128}, 1)},
                       {"h", randomFloats({64, 128}, 2)},
                       {"c", randomFloats({64, 128}, 3)}};
   // Forward: two 64 x 128 x 512 products; backward adds four more.
   runGraph(state, graph, inputs, (backward ? 6.0 : 2.0) * 2 * 64 * 128 * 512);
 }
-BENCHMARK(BM_LstmStep)->ArgsProduct({{kJit, kReference}, {0, 1}})->ArgNames({"executor", "bwd"});
+BENCHMARK(BM_LstmStep)
+    ->ArgsProduct({{kJit, kReference}, {0, 1}, {0, 1}})
+    ->ArgNames({"executor", "bwd", "fused"});
+
+// The head of the model: the dot of the two LSTM states per pair, then Dense(1, sigmoid).
+void BM_FusedDotDense(benchmark::State& state) {
+  int64_t batch = state.range(1);
+  ir::Graph graph("dot_dense");
+  ir::ValueId left = graph.addInput("a", {DType::Float32, {batch, 128}});
+  ir::ValueId right = graph.addInput("b", {DType::Float32, {batch, 128}});
+  ir::ValueId kernel = graph.addWeight("kernel", {DType::Float32, {1, 1}}, true);
+  ir::ValueId bias = graph.addWeight("bias", {DType::Float32, {1}}, true);
+  graph.addOutput("p", graph.addOp(ir::OpKind::FusedDotDense, {left, right, kernel, bias},
+                                   {{"activation", int64_t(ir::Activation::Sigmoid)}}));
+  runGraph(state, graph,
+           {{"a", randomFloats({batch, 128}, 1)}, {"b", randomFloats({batch, 128}, 2)}}, 0);
+}
+BENCHMARK(BM_FusedDotDense)
+    ->ArgsProduct({{kJit, kReference}, {1, 64}})
+    ->ArgNames({"executor", "batch"});
 
 // The embedding of one batch of questions, and the scatter-add of its gradient.
 void BM_GatherScatter(benchmark::State& state) {
@@ -121,6 +145,40 @@ void BM_AdamUpdate(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * numElements(shape) * 28);
 }
 BENCHMARK(BM_AdamUpdate)->Arg(kJit)->Arg(kReference);
+
+// The embedding's update as training does it: the touched rows of both questions of a batch
+// (2 x 64 x 20 ids) collected by sparse_gradient, then Adam over the whole table in one pass
+// (exact, lazy = 0) or over the touched rows only (lazy = 1).
+void BM_AdamUpdateRows(benchmark::State& state) {
+  bool lazy = state.range(1) != 0;
+  ir::Graph graph("adam_rows");
+  Shape shape = {50002, 128};
+  ir::ValueId weight = graph.addWeight("w", {DType::Float32, shape}, true);
+  ir::ValueId m = graph.addState("m", {DType::Float32, shape});
+  ir::ValueId v = graph.addState("v", {DType::Float32, shape});
+  ir::ValueId step = graph.addState("step", {DType::Float32, {}});
+  std::vector<ir::ValueId> parts;
+  TensorMap inputs;
+  for (int question = 0; question < 2; ++question) {
+    std::string ids = fmt::format("ids{}", question), updates = fmt::format("updates{}", question);
+    parts.push_back(graph.addInput(ids, {DType::Int32, {64, 20}}));
+    parts.push_back(graph.addInput(updates, {DType::Float32, {64, 20, 128}}));
+    inputs[ids] = randomIds({64, 20}, 50002, 10 + question);
+    inputs[updates] = randomFloats({64, 20, 128}, 20 + question);
+  }
+  ir::ValueId sparse = graph.addOp(ir::OpKind::SparseGradient, parts, {{"rows", int64_t{50002}}});
+  graph.addOp(ir::OpKind::AdamUpdateRows, {weight, sparse, m, v, step},
+              {{"learning_rate", 1e-3},
+               {"beta_1", 0.9},
+               {"beta_2", 0.999},
+               {"epsilon", 1e-7},
+               {"lazy", int64_t{lazy}}});
+  runGraph(state, graph, inputs, 0);
+  if (!lazy) state.SetBytesProcessed(state.iterations() * numElements(shape) * 24);
+}
+BENCHMARK(BM_AdamUpdateRows)
+    ->ArgsProduct({{kJit, kReference}, {0, 1}})
+    ->ArgNames({"executor", "lazy"});
 
 }  // namespace
 }  // namespace dlc::bench

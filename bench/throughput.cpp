@@ -37,6 +37,7 @@ struct Options {
   int64_t warmup = 10;   // untimed steps first
   uint64_t seed = 1234;  // of the synthetic ids and labels
   bool noFusion = false;
+  std::vector<std::string> disabledPasses;
   bool lazyAdam = false;
   bool profile = false;  // time every op, print the costliest kinds to stderr
 };
@@ -119,6 +120,8 @@ nlohmann::json measure(const Options& options) {
   sessionOptions.batchSize = options.batch;
   sessionOptions.training = training;
   sessionOptions.passes.noFusion = options.noFusion;
+  sessionOptions.passes.disabled.insert(options.disabledPasses.begin(),
+                                        options.disabledPasses.end());
   sessionOptions.jit.profile = options.profile;
   dlc::Session session(model, analysis, sessionOptions);
   session.setWeights(dlc::initializeWeights(analysis, 1));
@@ -175,6 +178,7 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", options.warmup, "untimed steps first");
   app.add_option("--seed", options.seed, "seed of the synthetic ids and labels");
   app.add_flag("--no-fusion", options.noFusion, "run none of the fusion passes");
+  app.add_option("--disable-pass", options.disabledPasses, "a pass not to run (repeatable)");
   app.add_flag("--lazy-adam", options.lazyAdam,
                "lazy Adam for the embedding: only the rows a batch uses move (not Keras)");
   app.add_flag("--profile", options.profile, "time every op; print the costliest to stderr");

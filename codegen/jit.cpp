@@ -25,6 +25,7 @@
 #include <mutex>
 
 #include "codegen/kernel_emitter.h"
+#include "codegen/thread_pool.h"
 #include "support/error.h"
 
 namespace dlc::codegen {
@@ -154,6 +155,7 @@ llvm::orc::SymbolMap runtimeSymbols(llvm::orc::LLJIT& jit) {
   add("memset", &::memset);
   add("memcpy", &::memcpy);
   add("dlc_profile_mark", &dlc_profile_mark);
+  add("dlc_parallel_for", &dlc_parallel_for);
   return symbols;
 }
 
@@ -281,7 +283,12 @@ bool poisonArenaByDefault() {
 #endif
 }
 
-void setThreadCount(int threads) { openblas_set_num_threads(std::max(1, threads)); }
+void setThreadCount(int threads) {
+  // The kernels share their work out over the pool; BLAS, called inside their parts, stays on
+  // the thread that calls it (its own threads cost more to wake than these products take).
+  openblas_set_num_threads(1);
+  setPoolThreads(threads);
+}
 
 std::string hostCpuDescription() {
   std::string features;

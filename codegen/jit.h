@@ -71,7 +71,7 @@ class CompiledGraph {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Threads the generated code may use (for the matrix products).
+/// Threads the generated kernels share their work out over (codegen/thread_pool.h).
 void setThreadCount(int threads);
 
 /// The host CPU as LLVM names it, with its features ("znver4 +avx2,+avx512f,...").

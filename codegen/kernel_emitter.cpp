@@ -97,6 +97,48 @@ class Emitter {
     builder_.SetInsertPoint(after);
   }
 
+  /// for (i = begin; i < end; ++i) body(i), with bounds known only at run time.
+  void loopRange(Value* begin, Value* end, const std::function<void(Value*)>& body) {
+    llvm::Function* function = builder_.GetInsertBlock()->getParent();
+    llvm::LLVMContext& context = function->getContext();
+    llvm::BasicBlock* before = builder_.GetInsertBlock();
+    auto* header = llvm::BasicBlock::Create(context, "range", function);
+    auto* inside = llvm::BasicBlock::Create(context, "range.body", function);
+    auto* after = llvm::BasicBlock::Create(context, "range.end", function);
+    builder_.CreateBr(header);
+    builder_.SetInsertPoint(header);
+    llvm::PHINode* counter = builder_.CreatePHI(i64_, 2);
+    counter->addIncoming(begin, before);
+    builder_.CreateCondBr(builder_.CreateICmpSLT(counter, end), inside, after);
+    builder_.SetInsertPoint(inside);
+    body(counter);
+    counter->addIncoming(builder_.CreateAdd(counter, index(1)), builder_.GetInsertBlock());
+    builder_.CreateBr(header);
+    builder_.SetInsertPoint(after);
+  }
+
+  /// if (condition) then(); else otherwise();
+  void branch(Value* condition, const std::function<void()>& then,
+              const std::function<void()>& otherwise) {
+    llvm::Function* function = builder_.GetInsertBlock()->getParent();
+    llvm::LLVMContext& context = function->getContext();
+    auto* thenBlock = llvm::BasicBlock::Create(context, "then", function);
+    auto* elseBlock = llvm::BasicBlock::Create(context, "else", function);
+    auto* after = llvm::BasicBlock::Create(context, "endif", function);
+    builder_.CreateCondBr(condition, thenBlock, elseBlock);
+    builder_.SetInsertPoint(thenBlock);
+    then();
+    builder_.CreateBr(after);
+    builder_.SetInsertPoint(elseBlock);
+    otherwise();
+    builder_.CreateBr(after);
+    builder_.SetInsertPoint(after);
+  }
+
+  /// A float holding a small index (as sparse_gradient stores them), as an i64.
+  Value* indexFromFloat(Value* value) { return builder_.CreateFPToSI(value, i64_); }
+  Value* floatFromIndex(Value* value) { return builder_.CreateSIToFP(value, f32_); }
+
   /// Loops over every index of `shape`; body gets the offsets Σ index·strides[k] + bases[k].
   void nest(const Shape& shape, const std::vector<Shape>& strides,
             const std::vector<int64_t>& bases,
@@ -243,34 +285,80 @@ Value* elementwise(Emitter& e, const ir::Op& op, const std::vector<Value*>& x) {
   }
 }
 
+/// The part of [0, units) that part `part` of `parts` takes: [begin, end).
+using PartBody =
+    std::function<void(Emitter& e, const std::vector<Value*>& arguments, Value* begin, Value* end)>;
+
+/// Emits `body` over [0, units) as a function of its own, which dlc_parallel_for runs in parts
+/// on the thread pool; the kernel passes it `arguments` through an array on its stack.
+void emitParallel(Emitter& e, const std::vector<Value*>& arguments, int64_t units,
+                  const PartBody& body) {
+  auto& b = e.b();
+  llvm::Module& module = *b.GetInsertBlock()->getModule();
+  llvm::LLVMContext& context = module.getContext();
+  auto* ptr = llvm::PointerType::get(context, 0);
+  auto* i64 = b.getInt64Ty();
+  auto* partType = llvm::FunctionType::get(b.getVoidTy(), {ptr, i64, i64}, false);
+  llvm::Function* kernel = b.GetInsertBlock()->getParent();
+  auto* part = llvm::Function::Create(partType, llvm::Function::InternalLinkage,
+                                      kernel->getName() + ".part", module);
+  part->addFnAttr(llvm::Attribute::NoUnwind);
+  part->addFnAttr(llvm::Attribute::NoInline);
+  {
+    Emitter pe(part);
+    auto& pb = pe.b();
+    std::vector<Value*> loaded;
+    for (size_t k = 0; k < arguments.size(); ++k)
+      loaded.push_back(pb.CreateLoad(ptr, pb.CreateInBoundsGEP(ptr, part->getArg(0), pe.index(k))));
+    Value* total = pe.index(units);
+    Value* begin = pb.CreateSDiv(pb.CreateMul(part->getArg(1), total), part->getArg(2));
+    Value* end = pb.CreateSDiv(pb.CreateMul(pb.CreateAdd(part->getArg(1), pe.index(1)), total),
+                               part->getArg(2));
+    body(pe, loaded, begin, end);
+    pb.CreateRetVoid();
+  }
+
+  auto* array = b.CreateAlloca(llvm::ArrayType::get(ptr, arguments.size()));
+  for (size_t k = 0; k < arguments.size(); ++k)
+    b.CreateStore(arguments[k], b.CreateInBoundsGEP(ptr, array, e.index(k)));
+  llvm::FunctionCallee parallelFor = module.getOrInsertFunction(
+      "dlc_parallel_for", llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, i64}, false));
+  b.CreateCall(parallelFor, {part, array, e.index(units)});
+}
+
+/// Below this many elements an update runs in one piece: splitting costs more than it saves.
+constexpr int64_t kParallelElements = 1 << 16;
+
 /// C = A·B (or Aᵀ·B) for row-major A (M x K, or K x M) and B (K x N), N a multiple of 16,
 /// without BLAS: tiles of up to 4 rows by 64 columns of C are summed over k in vector registers,
 /// with the column blocks outermost so that a block of B (K x 64) stays in L1 while the rows go
 /// by. The LSTM's products are small and skinny (K = 128 or 64): BLAS spends more on packing B
-/// and on waking its threads than it gains from its larger tiles there.
-void emitTiledMatMul(Emitter& e, Value* a, Value* b, Value* c, int64_t m, int64_t k, int64_t n,
-                     bool transposeA) {
-  constexpr int64_t kLanes = 16, kMaxRows = 4;
-  auto& builder = e.b();
-  auto* vector = llvm::FixedVectorType::get(e.f32(), kLanes);
-  auto loadVector = [&](Value* base, Value* offset) {
-    return builder.CreateAlignedLoad(vector, builder.CreateInBoundsGEP(e.f32(), base, offset),
-                                     llvm::Align(4));
-  };
+/// and on waking its threads than it gains from its larger tiles there. With more than one
+/// column block the blocks are shared out over the thread pool.
+struct TiledProduct {
+  static constexpr int64_t kLanes = 16, kMaxRows = 4;
+  int64_t m, k, n;
+  bool transposeA;
 
-  // One tile: `rows` rows from `row`, `vectors` x 16 columns from `column`.
-  auto tile = [&](Value* row, Value* column, int64_t rows, int64_t vectors) {
+  /// One tile: `rows` rows from `row`, `vectors` x 16 columns from `column`.
+  void tile(Emitter& e, Value* a, Value* b, Value* c, Value* row, Value* column, int64_t rows,
+            int64_t vectors) const {
+    auto& builder = e.b();
+    auto* vector = llvm::FixedVectorType::get(e.f32(), kLanes);
+    llvm::Function* function = builder.GetInsertBlock()->getParent();
+    llvm::IRBuilder<> entry(&function->getEntryBlock(), function->getEntryBlock().begin());
     std::vector<llvm::AllocaInst*> sums;
-    llvm::IRBuilder<> entry(&builder.GetInsertBlock()->getParent()->getEntryBlock(),
-                            builder.GetInsertBlock()->getParent()->getEntryBlock().begin());
     for (int64_t index = 0; index < rows * vectors; ++index)
       sums.push_back(entry.CreateAlloca(vector));
     for (llvm::AllocaInst* sum : sums) builder.CreateStore(llvm::ConstantFP::get(vector, 0.0), sum);
     e.loop(k, [&](Value* inner) {
       std::vector<Value*> bRow;
       Value* bStart = builder.CreateAdd(builder.CreateMul(inner, e.index(n)), column);
-      for (int64_t v = 0; v < vectors; ++v)
-        bRow.push_back(loadVector(b, builder.CreateAdd(bStart, e.index(v * kLanes))));
+      for (int64_t v = 0; v < vectors; ++v) {
+        Value* at =
+            builder.CreateInBoundsGEP(e.f32(), b, builder.CreateAdd(bStart, e.index(v * kLanes)));
+        bRow.push_back(builder.CreateAlignedLoad(vector, at, llvm::Align(4)));
+      }
       for (int64_t r = 0; r < rows; ++r) {
         Value* aRow = builder.CreateAdd(row, e.index(r));
         Value* aOffset = transposeA ? builder.CreateAdd(builder.CreateMul(inner, e.index(m)), aRow)
@@ -293,30 +381,160 @@ void emitTiledMatMul(Emitter& e, Value* a, Value* b, Value* c, int64_t m, int64_
         builder.CreateAlignedStore(builder.CreateLoad(vector, sums[r * vectors + v]),
                                    builder.CreateInBoundsGEP(e.f32(), c, offset), llvm::Align(4));
       }
-  };
-
-  // Rows by 4, then the remaining rows in one narrower tile; with fewer than 4 rows, wider tiles
-  // keep enough independent sums in flight to hide the latency of an FMA.
-  auto columnBlock = [&](Value* column, int64_t vectors) {
-    e.loop(m / kMaxRows, [&](Value* block) {
-      tile(builder.CreateMul(block, e.index(kMaxRows)), column, kMaxRows, vectors);
-    });
-    if (m % kMaxRows != 0) tile(e.index(m - m % kMaxRows), column, m % kMaxRows, vectors);
-  };
-  int64_t done = 0;
-  for (int64_t vectors : {m < kMaxRows ? int64_t{8} : int64_t{4}, int64_t{1}}) {
-    int64_t width = vectors * kLanes, blocks = (n - done) / width;
-    e.loop(blocks, [&](Value* block) {
-      columnBlock(builder.CreateAdd(e.index(done), builder.CreateMul(block, e.index(width))),
-                  vectors);
-    });
-    done += blocks * width;
   }
+
+  /// All rows of one column block: by 4, then the remaining rows in one narrower tile.
+  void columnBlock(Emitter& e, Value* a, Value* b, Value* c, Value* column, int64_t vectors) const {
+    e.loop(m / kMaxRows, [&](Value* block) {
+      tile(e, a, b, c, e.b().CreateMul(block, e.index(kMaxRows)), column, kMaxRows, vectors);
+    });
+    if (m % kMaxRows != 0)
+      tile(e, a, b, c, e.index(m - m % kMaxRows), column, m % kMaxRows, vectors);
+  }
+
+  void emit(Emitter& e, Value* a, Value* b, Value* c) const {
+    // With fewer than 4 rows, wider tiles keep enough independent sums in flight to hide the
+    // latency of an FMA.
+    int64_t wideVectors = m < kMaxRows ? 8 : 4, wide = wideVectors * kLanes;
+    if (n % wide == 0 && n / wide >= 2) {
+      emitParallel(e, {a, b, c}, n / wide,
+                   [&](Emitter& pe, const std::vector<Value*>& p, Value* begin, Value* end) {
+                     pe.loopRange(begin, end, [&](Value* block) {
+                       columnBlock(pe, p[0], p[1], p[2], pe.b().CreateMul(block, pe.index(wide)),
+                                   wideVectors);
+                     });
+                   });
+      return;
+    }
+    int64_t done = 0;
+    for (int64_t vectors : {wideVectors, int64_t{1}}) {
+      int64_t width = vectors * kLanes, blocks = (n - done) / width;
+      e.loop(blocks, [&](Value* block) {
+        Value* column = e.b().CreateAdd(e.index(done), e.b().CreateMul(block, e.index(width)));
+        columnBlock(e, a, b, c, column, vectors);
+      });
+      done += blocks * width;
+    }
+  }
+};
+
+/// C = A·Bᵀ for row-major A (M x K) and B (N x K), K a multiple of 16: each element is a dot of
+/// two rows, so tiles of up to 4 rows of A by 4 rows of B sum products along k in vector
+/// registers and reduce them across lanes at the end. The tiles of A rows are shared out over
+/// the thread pool (BLAS cannot be: OpenBLAS serializes calls from several threads).
+struct DotProduct {
+  static constexpr int64_t kLanes = 16, kTile = 4;
+  int64_t m, k, n;
+
+  void tile(Emitter& e, Value* a, Value* b, Value* c, Value* row, Value* column, int64_t rows,
+            int64_t columns) const {
+    auto& builder = e.b();
+    auto* vector = llvm::FixedVectorType::get(e.f32(), kLanes);
+    llvm::Function* function = builder.GetInsertBlock()->getParent();
+    llvm::IRBuilder<> entry(&function->getEntryBlock(), function->getEntryBlock().begin());
+    std::vector<llvm::AllocaInst*> sums;
+    for (int64_t index = 0; index < rows * columns; ++index)
+      sums.push_back(entry.CreateAlloca(vector));
+    for (llvm::AllocaInst* sum : sums) builder.CreateStore(llvm::ConstantFP::get(vector, 0.0), sum);
+    auto loadRow = [&](Value* matrix, Value* first, int64_t offset, Value* inner) {
+      Value* start = builder.CreateMul(builder.CreateAdd(first, e.index(offset)), e.index(k));
+      Value* at = builder.CreateInBoundsGEP(e.f32(), matrix, builder.CreateAdd(start, inner));
+      return builder.CreateAlignedLoad(vector, at, llvm::Align(4));
+    };
+    e.loop(k / kLanes, [&](Value* step) {
+      Value* inner = builder.CreateMul(step, e.index(kLanes));
+      std::vector<Value*> aRows, bRows;
+      for (int64_t r = 0; r < rows; ++r) aRows.push_back(loadRow(a, row, r, inner));
+      for (int64_t s = 0; s < columns; ++s) bRows.push_back(loadRow(b, column, s, inner));
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t s = 0; s < columns; ++s) {
+          llvm::AllocaInst* sum = sums[r * columns + s];
+          builder.CreateStore(
+              builder.CreateIntrinsic(llvm::Intrinsic::fmuladd, {vector},
+                                      {aRows[r], bRows[s], builder.CreateLoad(vector, sum)}),
+              sum);
+        }
+    });
+    llvm::FastMathFlags reassociate = builder.getFastMathFlags();
+    reassociate.setAllowReassoc(true);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t s = 0; s < columns; ++s) {
+        auto* total = llvm::cast<llvm::Instruction>(builder.CreateFAddReduce(
+            e.constant(0.0), builder.CreateLoad(vector, sums[r * columns + s])));
+        total->setFastMathFlags(reassociate);
+        Value* offset =
+            builder.CreateAdd(builder.CreateMul(builder.CreateAdd(row, e.index(r)), e.index(n)),
+                              builder.CreateAdd(column, e.index(s)));
+        e.store(total, c, offset);
+      }
+  }
+
+  /// Rows [first, first + rows) of C against every row of B: by 4, then the rest.
+  void rowTile(Emitter& e, Value* a, Value* b, Value* c, Value* first, int64_t rows) const {
+    e.loop(n / kTile, [&](Value* block) {
+      tile(e, a, b, c, first, e.b().CreateMul(block, e.index(kTile)), rows, kTile);
+    });
+    if (n % kTile != 0) tile(e, a, b, c, first, e.index(n - n % kTile), rows, n % kTile);
+  }
+
+  void emit(Emitter& e, Value* a, Value* b, Value* c) const {
+    emitParallel(e, {a, b, c}, m / kTile,
+                 [&](Emitter& pe, const std::vector<Value*>& p, Value* begin, Value* end) {
+                   pe.loopRange(begin, end, [&](Value* block) {
+                     rowTile(pe, p[0], p[1], p[2], pe.b().CreateMul(block, pe.index(kTile)), kTile);
+                   });
+                 });
+    if (m % kTile != 0) rowTile(e, a, b, c, e.index(m - m % kTile), m % kTile);
+  }
+};
+
+/// Which generated kernel computes a product, if one does (strided reads stay with BLAS).
+bool useTiledMatMul(int64_t n, bool transposeA, bool transposeB) {
+  return !transposeB && n % 16 == 0;
+}
+bool useDotProduct(int64_t k, bool transposeA, bool transposeB) {
+  return !transposeA && transposeB && k % 16 == 0;
 }
 
-/// Whether emitTiledMatMul computes this product (and is faster than BLAS at it).
-/// (Reading Bᵀ in columns would be strided: those products stay with BLAS.)
-bool useTiledMatMul(int64_t n, bool transposeB) { return !transposeB && n % 16 == 0; }
+/// What every element of an Adam update shares: the hyperparameters and the bias corrections of
+/// this step.
+struct AdamStep {
+  float beta1, beta2;
+  Value *rate, *epsilon, *correction1, *correction2;
+};
+
+AdamStep adamStep(Emitter& e, const ir::Attributes& attributes, Value* step) {
+  auto& b = e.b();
+  // In float, as the reference executor computes them.
+  AdamStep adam;
+  adam.beta1 = static_cast<float>(attributes.getFloat("beta_1"));
+  adam.beta2 = static_cast<float>(attributes.getFloat("beta_2"));
+  adam.rate = e.constant(attributes.getFloat("learning_rate"));
+  adam.epsilon = e.constant(attributes.getFloat("epsilon"));
+  Value* one = e.constant(1.0);
+  adam.correction1 =
+      b.CreateFSub(one, e.intrinsic(llvm::Intrinsic::pow, {e.constant(adam.beta1), step}));
+  adam.correction2 =
+      b.CreateFSub(one, e.intrinsic(llvm::Intrinsic::pow, {e.constant(adam.beta2), step}));
+  return adam;
+}
+
+/// One element of Adam, read and written in place: m, v and then the weight, from gradient g.
+void adamElement(Emitter& e, const AdamStep& adam, Value* weight, Value* mSlots, Value* vSlots,
+                 Value* i, Value* g) {
+  auto& b = e.b();
+  Value* m = b.CreateFAdd(b.CreateFMul(e.constant(adam.beta1), e.load(mSlots, i)),
+                          b.CreateFMul(e.constant(1.0f - adam.beta1), g));
+  Value* v = b.CreateFAdd(b.CreateFMul(e.constant(adam.beta2), e.load(vSlots, i)),
+                          b.CreateFMul(e.constant(1.0f - adam.beta2), b.CreateFMul(g, g)));
+  Value* denominator = b.CreateFAdd(
+      e.intrinsic(llvm::Intrinsic::sqrt, {b.CreateFDiv(v, adam.correction2)}), adam.epsilon);
+  Value* update =
+      b.CreateFDiv(b.CreateFMul(adam.rate, b.CreateFDiv(m, adam.correction1)), denominator);
+  e.store(m, mSlots, i);
+  e.store(v, vSlots, i);
+  e.store(b.CreateFSub(e.load(weight, i), update), weight, i);
+}
 
 llvm::FunctionCallee sgemm(llvm::Module& module) {
   llvm::LLVMContext& context = module.getContext();
@@ -519,10 +737,15 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
       bool transposeA = attributes.getInt("transpose_a", 0) != 0;
       bool transposeB = attributes.getInt("transpose_b", 0) != 0;
       int64_t k = transposeA ? shapeOf(0)[0] : shapeOf(0)[1];
-      if (tiledMatMul_ && useTiledMatMul(outShape[1], transposeB)) {
-        emitTiledMatMul(e, in[0], in[1], out, outShape[0], k, outShape[1], transposeA);
+      if (tiledMatMul_ && useTiledMatMul(outShape[1], transposeA, transposeB)) {
+        TiledProduct{outShape[0], k, outShape[1], transposeA}.emit(e, in[0], in[1], out);
         break;
       }
+      if (tiledMatMul_ && useDotProduct(k, transposeA, transposeB)) {
+        DotProduct{outShape[0], k, outShape[1]}.emit(e, in[0], in[1], out);
+        break;
+      }
+      // BLAS on the calling thread only: OpenBLAS serializes calls from several threads.
       constexpr int kRowMajor = 101, kNoTranspose = 111, kTranspose = 112;
       b.CreateCall(
           sgemm(module_),
@@ -694,30 +917,103 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
       emitFusedGather(e, module_, op, in, out, shapeOf, outShape);
       break;
     case OpKind::AdamUpdate: {
-      Value* step = b.CreateLoad(e.f32(), in[4]);
-      // In float, as the reference executor computes them.
-      float beta1 = static_cast<float>(attributes.getFloat("beta_1"));
-      float beta2 = static_cast<float>(attributes.getFloat("beta_2"));
-      Value* rate = e.constant(attributes.getFloat("learning_rate"));
-      Value* epsilon = e.constant(attributes.getFloat("epsilon"));
-      Value* one = e.constant(1.0);
-      Value* correction1 =
-          b.CreateFSub(one, e.intrinsic(llvm::Intrinsic::pow, {e.constant(beta1), step}));
-      Value* correction2 =
-          b.CreateFSub(one, e.intrinsic(llvm::Intrinsic::pow, {e.constant(beta2), step}));
-      e.loop(numElements(shapeOf(0)), [&](Value* i) {
-        Value* g = e.load(in[1], i);
-        Value* m = b.CreateFAdd(b.CreateFMul(e.constant(beta1), e.load(in[2], i)),
-                                b.CreateFMul(e.constant(1.0f - beta1), g));
-        Value* v = b.CreateFAdd(b.CreateFMul(e.constant(beta2), e.load(in[3], i)),
-                                b.CreateFMul(e.constant(1.0f - beta2), b.CreateFMul(g, g)));
-        Value* denominator = b.CreateFAdd(
-            e.intrinsic(llvm::Intrinsic::sqrt, {b.CreateFDiv(v, correction2)}), epsilon);
-        Value* update = b.CreateFDiv(b.CreateFMul(rate, b.CreateFDiv(m, correction1)), denominator);
-        e.store(m, in[2], i);
-        e.store(v, in[3], i);
-        e.store(b.CreateFSub(e.load(in[0], i), update), in[0], i);
-      });
+      // In chunks of 1024 elements, shared out over the pool when the tensor is large.
+      constexpr int64_t kChunk = 1024;
+      int64_t total = numElements(shapeOf(0));
+      int64_t chunks = total >= kParallelElements ? (total + kChunk - 1) / kChunk : 1;
+      emitParallel(e, {in[0], in[1], in[2], in[3], in[4]}, chunks,
+                   [&](Emitter& pe, const std::vector<Value*>& p, Value* begin, Value* end) {
+                     auto& pb = pe.b();
+                     AdamStep adam = adamStep(pe, attributes, pb.CreateLoad(pe.f32(), p[4]));
+                     Value* first = pb.CreateMul(begin, pe.index(total / chunks));
+                     Value* last = pb.CreateMul(end, pe.index(total / chunks));
+                     if (total % chunks != 0) {
+                       first = pb.CreateMul(begin, pe.index(kChunk));
+                       last = pb.CreateBinaryIntrinsic(llvm::Intrinsic::smin,
+                                                       pb.CreateMul(end, pe.index(kChunk)),
+                                                       pe.index(total));
+                     }
+                     pe.loopRange(first, last, [&](Value* i) {
+                       adamElement(pe, adam, p[0], p[2], p[3], i, pe.load(p[1], i));
+                     });
+                   });
+      break;
+    }
+    case OpKind::SparseGradient: {
+      int64_t rows = attributes.getInt("rows"), width = shapeOf(1).back();
+      int64_t capacity = (outShape[0] - rows - 1) / (1 + width);
+      e.loop(rows, [&](Value* row) { e.store(e.constant(-1.0), out, row); });
+      llvm::AllocaInst* count = b.CreateAlloca(b.getInt64Ty());
+      b.CreateStore(e.index(0), count);
+      Value* values = b.CreateInBoundsGEP(e.f32(), out, e.index(rows + 1 + capacity));
+      for (size_t pair = 0; pair < op.operands.size(); pair += 2) {
+        Value* ids = in[pair];
+        Value* updates = in[pair + 1];
+        e.loop(numElements(shapeOf(pair)), [&](Value* i) {
+          Value* id = e.loadId(ids, i);
+          // A row seen for the first time takes the next slot, with a zero sum.
+          e.branch(
+              b.CreateFCmpOLT(e.load(out, id), e.constant(0.0)),
+              [&] {
+                Value* slot = b.CreateLoad(b.getInt64Ty(), count);
+                e.store(e.floatFromIndex(slot), out, id);
+                e.store(e.floatFromIndex(id), out, b.CreateAdd(e.index(rows + 1), slot));
+                Value* start = b.CreateMul(slot, e.index(width));
+                e.loop(width,
+                       [&](Value* j) { e.store(e.constant(0.0), values, b.CreateAdd(start, j)); });
+                b.CreateStore(b.CreateAdd(slot, e.index(1)), count);
+              },
+              [] {});
+          Value* start = b.CreateMul(e.indexFromFloat(e.load(out, id)), e.index(width));
+          Value* from = b.CreateMul(i, e.index(width));
+          e.loop(width, [&](Value* j) {
+            Value* target = b.CreateAdd(start, j);
+            Value* sum =
+                b.CreateFAdd(e.load(values, target), e.load(updates, b.CreateAdd(from, j)));
+            e.store(sum, values, target);
+          });
+        });
+      }
+      e.store(e.floatFromIndex(b.CreateLoad(b.getInt64Ty(), count)), out, e.index(rows));
+      break;
+    }
+    case OpKind::AdamUpdateRows: {
+      int64_t rows = shapeOf(0)[0], width = shapeOf(0)[1];
+      int64_t capacity = (shapeOf(1)[0] - rows - 1) / (1 + width);
+      bool lazy = attributes.getInt("lazy", 0) != 0;
+      // Exact: every row, in parts of the table. Lazy: the touched rows, in parts of the slots
+      // (as many as the batch has ids; those past the count are skipped).
+      emitParallel(
+          e, {in[0], in[1], in[2], in[3], in[4]}, lazy ? capacity : rows,
+          [&](Emitter& pe, const std::vector<Value*>& p, Value* begin, Value* end) {
+            auto& pb = pe.b();
+            AdamStep adam = adamStep(pe, attributes, pb.CreateLoad(pe.f32(), p[4]));
+            Value* values = pb.CreateInBoundsGEP(pe.f32(), p[1], pe.index(rows + 1 + capacity));
+            // One row, from its gradient row (slot), or from a zero gradient (no slot).
+            auto updateRow = [&](Value* row, Value* slot) {
+              Value* start = pb.CreateMul(row, pe.index(width));
+              Value* from = slot ? pb.CreateMul(slot, pe.index(width)) : nullptr;
+              pe.loop(width, [&](Value* j) {
+                Value* g = slot ? pe.load(values, pb.CreateAdd(from, j)) : pe.constant(0.0);
+                adamElement(pe, adam, p[0], p[2], p[3], pb.CreateAdd(start, j), g);
+              });
+            };
+            if (lazy) {
+              Value* touched = pe.indexFromFloat(pe.load(p[1], pe.index(rows)));
+              Value* last = pb.CreateBinaryIntrinsic(llvm::Intrinsic::smin, end, touched);
+              pe.loopRange(begin, last, [&](Value* slot) {
+                updateRow(pe.indexFromFloat(pe.load(p[1], pb.CreateAdd(pe.index(rows + 1), slot))),
+                          slot);
+              });
+              return;
+            }
+            pe.loopRange(begin, end, [&](Value* row) {
+              Value* slot = pe.indexFromFloat(pe.load(p[1], row));
+              pe.branch(
+                  pb.CreateICmpSGE(slot, pe.index(0)), [&] { updateRow(row, slot); },
+                  [&] { updateRow(row, nullptr); });
+            });
+          });
       break;
     }
     case OpKind::SgdUpdate: {

@@ -203,6 +203,32 @@ Type inferAdamUpdate(const std::vector<Type>& operands, const Attributes&) {
   return {};
 }
 
+Type inferSparseGradient(const std::vector<Type>& operands, const Attributes& attributes) {
+  if (operands.size() % 2 != 0) fail("sparse_gradient takes pairs of ids and updates");
+  int64_t ids = 0, width = -1;
+  for (size_t pair = 0; pair < operands.size(); pair += 2) {
+    Type scattered = inferScatterAdd({operands[pair], operands[pair + 1]}, attributes);
+    if (width >= 0 && scattered.shape[1] != width)
+      fail("sparse_gradient updates must all be {} wide, got {}", width, scattered.shape[1]);
+    width = scattered.shape[1];
+    ids += operands[pair].numElements();
+  }
+  return {DType::Float32, {attributes.getInt("rows") + 1 + ids * (1 + width)}};
+}
+
+Type inferAdamUpdateRows(const std::vector<Type>& operands, const Attributes&) {
+  const Type& param = operands[0];
+  if (param.rank() != 2) fail("adam_update_rows takes a table, got {}", formatType(param));
+  int64_t rows = param.shape[0], width = param.shape[1];
+  int64_t packed = operands[1].numElements() - rows - 1;
+  if (operands[1].rank() != 1 || packed < 0 || packed % (1 + width) != 0)
+    fail("adam_update_rows: {} is not a sparse gradient of {}", formatType(operands[1]),
+         formatType(param));
+  inferSameShapes({param, operands[2], operands[3]}, {});
+  if (operands[4].numElements() != 1) fail("adam_update_rows step must be a scalar");
+  return {};
+}
+
 Type inferSgdUpdate(const std::vector<Type>& operands, const Attributes&) {
   inferSameShapes(operands, {});
   return {};

@@ -4,12 +4,52 @@
 // Adam is the paper's bias-corrected form, which Keras implements:
 //   m = β1 m + (1 - β1) g,  v = β2 v + (1 - β2) g²,  w -= lr · m̂ / (√v̂ + ε)
 // SGD is Keras's: v = momentum · v - lr · g, then w += v (Nesterov: w += momentum · v - lr · g).
-// The update is dense: every weight moves every step, as in Keras, embeddings included.
+// The update is dense: every weight moves every step, as in Keras, embeddings included. An
+// embedding's gradient (a scatter_add or fused_matmul_scatter_add, or a sum or accumulation of
+// them when the table is used several times) is not made dense for Adam, though: sparse_gradient
+// collects the touched rows and adam_update_rows moves the whole table in one pass over weight, m
+// and v, with a zero gradient for the other rows, which is the same arithmetic without writing and
+// reading 25 MB of zeros. With Optimizer.lazy_embedding_updates only the touched rows move (lazy
+// Adam, not Keras).
 #include "ir/builder.h"
 #include "passes/pass.h"
+#include "passes/patterns.h"
 #include "support/error.h"
 
 namespace dlc::passes {
+
+namespace {
+
+/// The (ids, updates) operands of the scatters that `gradient` sums, in order, if it is one or
+/// a sum of them that nothing else reads; empty otherwise. A fused_matmul_scatter_add (fusion
+/// of the lookup's product) scatters dy · bᵀ: that product is made here, [n, D] for n ids,
+/// which is small next to the [rows, D] table it would otherwise fill.
+std::vector<ir::ValueId> scatteredParts(const GraphIndex& index, ir::Builder& builder,
+                                        const ir::Graph& graph, ir::ValueId gradient) {
+  if (const ir::Op* scatter = index.producer(gradient, ir::OpKind::ScatterAdd))
+    return scatter->operands;
+  std::vector<ir::ValueId> parts, terms;
+  if (const ir::Op* fused = index.producer(gradient, ir::OpKind::FusedMatMulScatterAdd)) {
+    ir::ValueId ids = fused->operands[0];
+    Shape shape = graph.type(ids).shape;
+    shape.push_back(graph.type(fused->operands[2]).shape[0]);
+    parts = {ids, builder.reshape(
+                      builder.matmul(fused->operands[1], fused->operands[2], false, true), shape)};
+    if (fused->operands.size() == 4) terms.push_back(fused->operands[3]);
+  } else if (const ir::Op* sum = index.producer(gradient, ir::OpKind::Add)) {
+    terms = sum->operands;
+  } else {
+    return {};
+  }
+  for (ir::ValueId term : terms) {
+    std::vector<ir::ValueId> termParts = scatteredParts(index, builder, graph, term);
+    if (termParts.empty() || index.uses(term) != 1) return {};
+    parts.insert(parts.end(), termParts.begin(), termParts.end());
+  }
+  return parts;
+}
+
+}  // namespace
 
 bool addOptimizerUpdates(ir::Graph& graph, const PassOptions& options) {
   const schema::OptimizerT& optimizer = options.optimizer;
@@ -25,6 +65,7 @@ bool addOptimizerUpdates(ir::Graph& graph, const PassOptions& options) {
   }
   if (weightsAndGradients.empty()) return false;
 
+  GraphIndex index(graph);
   ir::ValueId iterations = graph.addState("optimizer/iterations", {DType::Float32, {}});
   ir::ValueId step = builder.add(iterations, builder.fill({}, 1.0));
 
@@ -37,11 +78,21 @@ bool addOptimizerUpdates(ir::Graph& graph, const PassOptions& options) {
       case schema::OptimizerKind::Adam: {
         ir::ValueId m = graph.addState("adam/m/" + name, type);
         ir::ValueId v = graph.addState("adam/v/" + name, type);
-        builder.op(ir::OpKind::AdamUpdate, {weight, gradient, m, v, step},
-                   {{"learning_rate", optimizer.learning_rate},
-                    {"beta_1", optimizer.beta_1},
-                    {"beta_2", optimizer.beta_2},
-                    {"epsilon", optimizer.epsilon}});
+        ir::Attributes attributes = {{"learning_rate", optimizer.learning_rate},
+                                     {"beta_1", optimizer.beta_1},
+                                     {"beta_2", optimizer.beta_2},
+                                     {"epsilon", optimizer.epsilon}};
+        std::vector<ir::ValueId> parts = options.keepGradientOutputs
+                                             ? std::vector<ir::ValueId>{}
+                                             : scatteredParts(index, builder, graph, gradient);
+        if (parts.empty()) {
+          builder.op(ir::OpKind::AdamUpdate, {weight, gradient, m, v, step}, attributes);
+          break;
+        }
+        ir::ValueId sparse =
+            builder.op(ir::OpKind::SparseGradient, parts, {{"rows", type.shape[0]}});
+        attributes.set("lazy", int64_t{optimizer.lazy_embedding_updates});
+        builder.op(ir::OpKind::AdamUpdateRows, {weight, sparse, m, v, step}, attributes);
         break;
       }
       case schema::OptimizerKind::SGD: {

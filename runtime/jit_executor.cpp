@@ -16,6 +16,7 @@ JitExecutor::JitExecutor(const ir::Graph& graph, std::unique_ptr<codegen::Compil
     storage_.emplace_back(graph.type(id).dtype, graph.type(id).shape);
     externals_.push_back(storage_.back().bytes().data());
   }
+  idInputs_ = tokenIdInputs(graph);
   size_t bytes = std::max<int64_t>(compiled_->memoryPlan().arenaBytes, 64);
   arena_ = {static_cast<std::byte*>(std::aligned_alloc(64, bytes)), &std::free};
   if (!arena_) throw std::bad_alloc();
@@ -43,7 +44,8 @@ Tensor JitExecutor::getTensor(const std::string& name) const {
   fail("the graph has no weight, state or input named '{}'", name);
 }
 
-void checkTokenIds(const ir::Graph& graph, const TensorMap& inputs) {
+std::vector<TokenIdInput> tokenIdInputs(const ir::Graph& graph) {
+  std::vector<TokenIdInput> idInputs;
   for (const ir::Op& op : graph.ops()) {
     // Lookups read ids as their operand 1 and rows of operand 0; scatters read ids as their
     // operand 0 and write rows of their result.
@@ -52,25 +54,31 @@ void checkTokenIds(const ir::Graph& graph, const TensorMap& inputs) {
         op.kind == ir::OpKind::ScatterAdd || op.kind == ir::OpKind::FusedMatMulScatterAdd;
     if (!lookup && !scatter) continue;
     ir::ValueId ids = op.operands[lookup ? 1 : 0];
-    const ir::Value& value = graph.value(ids);
-    if (value.kind != ir::ValueKind::Input) continue;
+    if (graph.value(ids).kind != ir::ValueKind::Input) continue;
     int64_t rows = lookup ? graph.type(op.operands[0]).shape[0] : graph.type(op.result).shape[0];
-    auto found = inputs.find(value.name);
-    if (found == inputs.end()) fail("the input '{}' is missing", value.name);
+    idInputs.push_back({graph.value(ids).name, op.origin, rows});
+  }
+  return idInputs;
+}
+
+void checkTokenIds(const std::vector<TokenIdInput>& idInputs, const TensorMap& inputs) {
+  for (const TokenIdInput& input : idInputs) {
+    auto found = inputs.find(input.name);
+    if (found == inputs.end()) fail("the input '{}' is missing", input.name);
     const Tensor& tensor = found->second;
     if (tensor.dtype() != DType::Int32)
-      fail("input '{}' must hold i32 token ids, got {}", value.name, dtypeName(tensor.dtype()));
+      fail("input '{}' must hold i32 token ids, got {}", input.name, dtypeName(tensor.dtype()));
     auto values = tensor.data<int32_t>();
     for (size_t index = 0; index < values.size(); ++index) {
-      if (values[index] >= 0 && values[index] < rows) continue;
+      if (values[index] >= 0 && values[index] < input.rows) continue;
       // The flat index as a position in the input: [sample, step].
       Shape position(tensor.shape().size());
       for (size_t axis = position.size(), rest = index; axis-- > 0;) {
         position[axis] = static_cast<int64_t>(rest) % tensor.shape()[axis];
         rest /= static_cast<size_t>(tensor.shape()[axis]);
       }
-      fail("input '{}' at {}: token id {} is out of range for layer '{}' (ids 0 to {})", value.name,
-           formatShape(position), values[index], op.origin, rows - 1);
+      fail("input '{}' at {}: token id {} is out of range for layer '{}' (ids 0 to {})",
+           input.name, formatShape(position), values[index], input.layer, input.rows - 1);
     }
   }
 }
@@ -81,7 +89,7 @@ TensorMap JitExecutor::run(const TensorMap& inputs) {
     if (found == inputs.end()) fail("the input '{}' is missing", graph_.value(id).name);
     setTensor(found->first, found->second);
   }
-  checkTokenIds(graph_, inputs);
+  checkTokenIds(idInputs_, inputs);
 
   const codegen::MemoryPlan& plan = compiled_->memoryPlan();
   if (poisonArena_) {

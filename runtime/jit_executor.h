@@ -12,9 +12,18 @@
 
 namespace dlc {
 
+/// An input of token ids, the rows of the table they index, and the layer of that lookup.
+struct TokenIdInput {
+  std::string name, layer;
+  int64_t rows;
+};
+
+/// The inputs that the lookups and scatters of `graph` index tables with.
+std::vector<TokenIdInput> tokenIdInputs(const ir::Graph& graph);
+
 /// Token ids out of an embedding's range would read outside its table: throws dlc::Error naming
 /// the input, the id's position in it, the id and the layer's range.
-void checkTokenIds(const ir::Graph& graph, const TensorMap& inputs);
+void checkTokenIds(const std::vector<TokenIdInput>& idInputs, const TensorMap& inputs);
 
 class JitExecutor final : public Executor {
  public:
@@ -30,6 +39,8 @@ class JitExecutor final : public Executor {
   const codegen::CompiledGraph& compiled() const { return *compiled_; }
 
  private:
+  std::vector<TokenIdInput> idInputs_;  // found once, checked every run
+
   const ir::Graph& graph_;
   std::unique_ptr<codegen::CompiledGraph> compiled_;
   std::vector<Tensor> storage_;   // by external index: inputs, weights, state

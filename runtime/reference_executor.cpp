@@ -14,6 +14,26 @@ namespace {
 
 using ir::OpKind;
 
+/// Adam's update of one element (bias-corrected, as Keras), with this step's corrections.
+template <typename Scalar>
+struct AdamArithmetic {
+  Scalar rate, beta1, beta2, epsilon, correction1, correction2;
+
+  AdamArithmetic(const ir::Attributes& attributes, Scalar step)
+      : rate(Scalar(attributes.getFloat("learning_rate"))),
+        beta1(Scalar(attributes.getFloat("beta_1"))),
+        beta2(Scalar(attributes.getFloat("beta_2"))),
+        epsilon(Scalar(attributes.getFloat("epsilon"))),
+        correction1(Scalar(1) - std::pow(beta1, step)),
+        correction2(Scalar(1) - std::pow(beta2, step)) {}
+
+  void apply(Scalar& weight, Scalar& m, Scalar& v, Scalar g) const {
+    m = beta1 * m + (Scalar(1) - beta1) * g;
+    v = beta2 * v + (Scalar(1) - beta2) * g * g;
+    weight -= rate * (m / correction1) / (std::sqrt(v / correction2) + epsilon);
+  }
+};
+
 /// Row-major strides of a shape.
 Shape stridesOf(const Shape& shape) {
   Shape strides(shape.size(), 1);
@@ -305,6 +325,32 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
       }
       break;
     }
+    case OpKind::SparseGradient: {
+      int64_t rows = attributes.getInt("rows");
+      int64_t width = shapeOf(1).back();
+      int64_t capacity = (outShape[0] - rows - 1) / (1 + width);
+      std::fill(out.begin(), out.begin() + rows, Scalar(-1));
+      Scalar* touched = out.data() + rows + 1;
+      Scalar* values = touched + capacity;
+      int64_t count = 0;
+      for (size_t pair = 0; pair < op.operands.size(); pair += 2) {
+        const std::vector<int32_t>& indices = ids(static_cast<int>(pair));
+        const std::vector<Scalar>& updates = in(static_cast<int>(pair + 1));
+        for (size_t i = 0; i < indices.size(); ++i) {
+          int32_t id = indices[i];
+          if (id < 0 || id >= rows)
+            fail("layer '{}': token id {} is out of range [0, {})", op.origin, id, rows);
+          if (out[id] < 0) {
+            out[id] = Scalar(count);
+            touched[count++] = Scalar(id);
+          }
+          auto slot = static_cast<int64_t>(out[id]);
+          for (int64_t j = 0; j < width; ++j) values[slot * width + j] += updates[i * width + j];
+        }
+      }
+      out[rows] = Scalar(count);
+      break;
+    }
     case OpKind::MatMul: {
       using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
       Eigen::Map<const Matrix> a(in(0).data(), shapeOf(0)[0], shapeOf(0)[1]);
@@ -531,19 +577,35 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
     case OpKind::AdamUpdate: {
       std::vector<Scalar>& weight = in(0);
       const std::vector<Scalar>& gradient = in(1);
+      AdamArithmetic<Scalar> adam(attributes, in(4)[0]);
+      for (size_t i = 0; i < weight.size(); ++i)
+        adam.apply(weight[i], in(2)[i], in(3)[i], gradient[i]);
+      return;
+    }
+    case OpKind::AdamUpdateRows: {
+      std::vector<Scalar>& weight = in(0);
+      const std::vector<Scalar>& sparse = in(1);
       std::vector<Scalar>& m = in(2);
       std::vector<Scalar>& v = in(3);
-      Scalar step = in(4)[0];
-      Scalar rate = Scalar(attributes.getFloat("learning_rate"));
-      Scalar beta1 = Scalar(attributes.getFloat("beta_1"));
-      Scalar beta2 = Scalar(attributes.getFloat("beta_2"));
-      Scalar epsilon = Scalar(attributes.getFloat("epsilon"));
-      Scalar correction1 = Scalar(1) - std::pow(beta1, step);
-      Scalar correction2 = Scalar(1) - std::pow(beta2, step);
-      for (size_t i = 0; i < weight.size(); ++i) {
-        m[i] = beta1 * m[i] + (Scalar(1) - beta1) * gradient[i];
-        v[i] = beta2 * v[i] + (Scalar(1) - beta2) * gradient[i] * gradient[i];
-        weight[i] -= rate * (m[i] / correction1) / (std::sqrt(v[i] / correction2) + epsilon);
+      AdamArithmetic<Scalar> adam(attributes, in(4)[0]);
+      int64_t rows = shapeOf(0)[0], width = shapeOf(0)[1];
+      int64_t capacity = (shapeOf(1)[0] - rows - 1) / (1 + width);
+      const Scalar* values = sparse.data() + rows + 1 + capacity;
+      auto update = [&](int64_t row, const Scalar* gradient) {
+        for (int64_t j = 0; j < width; ++j) {
+          int64_t i = row * width + j;
+          adam.apply(weight[i], m[i], v[i], gradient ? gradient[j] : Scalar(0));
+        }
+      };
+      if (attributes.getInt("lazy", 0) != 0) {
+        auto touched = static_cast<int64_t>(sparse[rows]);
+        for (int64_t slot = 0; slot < touched; ++slot)
+          update(static_cast<int64_t>(sparse[rows + 1 + slot]), values + slot * width);
+      } else {
+        for (int64_t row = 0; row < rows; ++row) {
+          auto slot = static_cast<int64_t>(sparse[row]);
+          update(row, slot < 0 ? nullptr : values + slot * width);
+        }
       }
       return;
     }

@@ -98,6 +98,7 @@ std::vector<EpochResult> trainModel(schema::ModelT& model, const ModelAnalysis& 
   schema::TrainingT& training = *model.training;
   if (!training.optimizer) training.optimizer = std::make_unique<schema::OptimizerT>();
   if (options.learningRate) training.optimizer->learning_rate = *options.learningRate;
+  if (options.lazyEmbeddingUpdates) training.optimizer->lazy_embedding_updates = true;
 
   // Keras's validation_split: the last rows, before any shuffling.
   if (!(options.validationSplit >= 0 && options.validationSplit < 1))

@@ -19,6 +19,9 @@ struct TrainOptions {
   int64_t batchSize = 64;
   double validationSplit = 0.1;        // the last fraction of the rows, before shuffling, as Keras
   std::optional<double> learningRate;  // overrides the model's optimizer setting
+  /// Lazy Adam for embeddings (only the rows a batch uses move; not Keras semantics). Sets the
+  /// model's Optimizer.lazy_embedding_updates, which the trained model then keeps.
+  bool lazyEmbeddingUpdates = false;
   uint64_t seed = 0;
   int64_t maxSteps = 0;  // stop after this many batches in this run; 0: no limit
   int threads = 1;

@@ -84,6 +84,25 @@ OpCase dotDenseCase(const std::string& name, ir::Activation activation) {
           }};
 }
 
+/// Adam over a table's rows from a sparse gradient with repeated ids, exact or lazy.
+OpCase adamRowsCase(const char* name, bool lazy) {
+  return {name, OpKind::AdamUpdateRows, [lazy](OpCaseBuilder& c) {
+            ValueId table = c.weight("table", {6, 3});
+            ValueId ids = c.ids("ids", {2, 2}, {4, 1, 4, 2});
+            ValueId sparse = c.builder().op(OpKind::SparseGradient, {ids, c.frozen("u", {2, 2, 3})},
+                                            {{"rows", int64_t{6}}});
+            c.builder().op(OpKind::AdamUpdateRows,
+                           {table, sparse, c.state("m", {6, 3}), c.state("v", {6, 3}, kProbability),
+                            c.state("step", {}, std::vector<float>{3})},
+                           {{"learning_rate", 0.01},
+                            {"beta_1", 0.9},
+                            {"beta_2", 0.999},
+                            {"epsilon", 1e-7},
+                            {"lazy", int64_t{lazy}}});
+            return ir::kNoValue;
+          }};
+}
+
 OpCase sgdCase(const std::string& name, bool nesterov) {
   return {name, OpKind::SgdUpdate, [=](OpCaseBuilder& c) {
             ValueId weight = c.weight("w", {2, 3});
@@ -316,6 +335,19 @@ std::vector<OpCase> makeCases() {
              {{"learning_rate", 0.01}, {"beta_1", 0.9}, {"beta_2", 0.999}, {"epsilon", 1e-7}});
          return ir::kNoValue;
        }},
+      // Distinct ids fill every slot, so that the whole result is specified (the repeats are in
+      // kernels_test.cpp).
+      {"sparse_gradient", OpKind::SparseGradient,
+       [](OpCaseBuilder& c) {
+         ValueId first = c.ids("ids1", {2}, {3, 0});
+         ValueId second = c.ids("ids2", {1, 2}, {4, 1});
+         return c.builder().op(OpKind::SparseGradient,
+                               {first, c.frozen("u1", {2, 3}), second, c.frozen("u2", {1, 2, 3})},
+                               {{"rows", int64_t{6}}});
+       },
+       false},
+      adamRowsCase("adam_update_rows", false),
+      adamRowsCase("adam_update_rows_lazy", true),
       sgdCase("sgd_update", false),
       sgdCase("sgd_update_nesterov", true),
       {"assign", OpKind::Assign,

@@ -159,6 +159,8 @@ void addTrainCommand(CLI::App& app) {
   command->add_option("--checkpoint", options->checkpoint,
                       "Checkpoint written after every epoch (default: OUT.checkpoint)");
   command->add_flag("--resume", options->resume, "Continue from the checkpoint if there is one");
+  command->add_flag("--lazy-adam", train.lazyEmbeddingUpdates,
+                    "Adam moves only the embedding rows a batch uses (faster; not Keras)");
   command->callback([=] { runTraining(*options); });
 }
 

@@ -109,7 +109,7 @@ void run(const RunOptions& options) {
 
   // Checked here too, to name the file the ids came from (the executors check them anyway).
   try {
-    checkTokenIds(session.graph(), feeds);
+    checkTokenIds(tokenIdInputs(session.graph()), feeds);
   } catch (const Error& error) {
     fail("{}: {}", options.inputs, error.what());
   }
