@@ -52,6 +52,15 @@ std::string randomBytes(size_t count) {
   return bytes;
 }
 
+/// The example with another sequence length for the given inputs.
+std::string withInputLength(const std::string& length, const std::vector<std::string>& inputs) {
+  std::string json = exampleJson();
+  for (const std::string& input : inputs)
+    json = replaced(json, '"' + input + R"(", "kind": "Input", "input": { "shape": [20])",
+                    '"' + input + R"(", "kind": "Input", "input": { "shape": [)" + length + "]");
+  return json;
+}
+
 struct BadInput {
   std::string name;                   // also the file's stem
   std::string extension;              // ".json" or ".fbs"
@@ -122,6 +131,30 @@ std::vector<BadInput> badInputs() {
          return json;
        },
        {"layer 'dot' (Dot)", "the dotted axes differ in size", "(None, 128) and (None, 64)"}},
+      // Sizes that would overflow the counts, or unroll a loop without end.
+      {"huge_embedding",
+       ".json",
+       [] {
+         return replaced(exampleJson(), R"("input_dim": 50002, "output_dim": 128)",
+                         R"("input_dim": 5000000000, "output_dim": 5000000000)");
+       },
+       {"layer 'embedding' (Embedding)", "'embedding/embeddings'", "between 1 and 2147483647"}},
+      {"huge_input",
+       ".json",
+       [] { return withInputLength("4000000000000", {"input_question1"}); },
+       {"layer 'input_question1' (InputLayer)", "(None, 4000000000000)", "elements per sample"}},
+      {"huge_units",
+       ".json",
+       [] {
+         return replaced(exampleJson(), R"("units": 128,)", R"("units": 4611686018427387904,)");
+       },
+       {"layer 'lstm' (LSTM)", "units must be between 1 and"}},
+      {"too_many_steps",
+       ".json",
+       [] {
+         return withInputLength("20000", {"input_question1", "input_question2"});
+       },
+       {"layer 'lstm' (LSTM)", "at most 10000 steps, got 20000"}},
       {"newer_format_version_json",
        ".json",
        [] { return replaced(exampleJson(), R"("format_version": 1)", R"("format_version": 2)"); },
