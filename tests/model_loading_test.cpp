@@ -219,6 +219,15 @@ TEST_P(BadModelFile, MakesDlcSummaryExitWithOneLine) {
 INSTANTIATE_TEST_SUITE_P(Inputs, BadModelFile, ::testing::ValuesIn(badInputs()),
                          [](const auto& info) { return info.param.name; });
 
+TEST(ModelLoading, ADirectoryIsOneClearError) {
+  testing::TemporaryDirectory directory;
+  std::string path = directory.path("models.fbs");
+  std::filesystem::create_directory(path);
+  std::string errors;
+  EXPECT_EQ(testing::runDlc("summary " + path, nullptr, &errors), 1);
+  EXPECT_EQ(errors, "dlc: error: " + path + ": is a directory, not a file\n");
+}
+
 TEST(ModelLoading, BinaryAndJsonFormsLoadTheSameModel) {
   schema::ModelT fromJson = loadModel(sourcePath("examples/quora_siamese/model.json"));
   schema::ModelT fromBinary = loadModel(sourcePath("examples/quora_siamese/model.fbs"));
