@@ -23,12 +23,14 @@ bool differentiate(ir::Graph& graph, const PassOptions&) {
       if (dependsOnWeight[operand]) dependsOnWeight[op.result] = true;
   }
 
+  // The sweep appends ops, so it walks a copy of the forward ops, taken before the seed below
+  // (whose result the tables do not cover).
+  std::vector<ir::Op> forward = graph.ops();
   std::vector<ir::ValueId> gradients(graph.valueCount(), ir::kNoValue);
   ir::Builder builder(graph, "autodiff");
   gradients[loss] = builder.fill(graph.type(loss).shape, 1.0);
-
-  // The sweep appends ops, so it walks a copy of the forward ops.
-  std::vector<ir::Op> forward = graph.ops();
+  gradients.resize(graph.valueCount(), ir::kNoValue);
+  dependsOnWeight.resize(graph.valueCount(), false);
   for (auto op = forward.rbegin(); op != forward.rend(); ++op) {
     if (op->result == ir::kNoValue || gradients[op->result] == ir::kNoValue) continue;
     if (!dependsOnWeight[op->result]) continue;
