@@ -62,6 +62,30 @@ void checkEnums(const LayerCheck& check) {
     check.fail("has an unknown activation");
 }
 
+/// The number of elements of `shape` (a leading batch axis of -1 counts as 1), or -1 if a size
+/// is not positive or the count passes kMaxTensorElements.
+int64_t boundedElementCount(const Shape& shape, bool hasBatchAxis) {
+  int64_t count = 1;
+  for (size_t axis = 0; axis < shape.size(); ++axis) {
+    int64_t size = shape[axis];
+    if (hasBatchAxis && axis == 0 && size == -1) continue;
+    if (size <= 0 || size > kMaxTensorElements / count) return -1;
+    count *= size;
+  }
+  return count;
+}
+
+/// Sizes from a file may be anything: refuse what would overflow or not fit in memory.
+void checkSizes(const LayerCheck& check) {
+  for (const WeightSpec& weight : check.weights)
+    if (boundedElementCount(weight.shape, false) < 0)
+      check.fail(fmt::format("its weight '{}' of shape {} must have between 1 and {} elements",
+                             weight.name, formatShape(weight.shape), kMaxTensorElements));
+  if (boundedElementCount(check.output.shape, true) < 0)
+    check.fail(fmt::format("its output {} must have between 1 and {} elements per sample",
+                           formatLayerShape(check.output.shape), kMaxTensorElements));
+}
+
 }  // namespace
 
 const LayerRule& layerRule(schema::LayerKind kind) {
@@ -181,6 +205,9 @@ ModelAnalysis analyzeModel(const schema::ModelT& model, const std::string& sourc
     checkMemory(tensorBytes(sample, check.output.dtype),
                 fmt::format("{}: layer '{}' ({}): one sample of its output {}", source, layer.name,
                             rule.typeName, formatLayerShape(check.output.shape)));
+    // After the memory limit, whose message gives the figure: this catches what would fit in
+    // memory but not in kMaxTensorElements.
+    checkSizes(check);
     result.weights = std::move(check.weights);
     analysis.totalParameters += result.parameterCount;
     if (layer.trainable) analysis.trainableParameters += result.parameterCount;

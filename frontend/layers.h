@@ -7,6 +7,7 @@
 // tensors (Dot, Add, Concatenate, ...) are called once on all their inputs.
 #pragma once
 
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -31,6 +32,10 @@ struct WeightSpec {
   Initializer initializer = Initializer::Zeros;
   bool trainable = true;
 };
+
+/// The most elements a weight, or one sample of a layer's output, may have: counts stay far
+/// from overflowing, and the generated code passes matrix sizes as 32-bit integers.
+inline constexpr int64_t kMaxTensorElements = std::numeric_limits<int32_t>::max();
 
 /// A tensor flowing between layers. The batch dimension comes first and is -1 (Keras's None).
 struct LayerTensor {

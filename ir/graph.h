@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,8 @@ class Graph {
   void addOutput(const std::string& name, ValueId value) { outputs_.push_back({name, value}); }
 
   const std::string& name() const { return name_; }
+  /// References to values and their types stay valid while values are added, so code building
+  /// ops may hold a shape across addOp (values live in a deque, which does not move them).
   const Value& value(ValueId id) const { return values_[id]; }
   Value& mutableValue(ValueId id) { return values_[id]; }
   const Type& type(ValueId id) const { return values_[id].type; }
@@ -85,7 +88,7 @@ class Graph {
   ValueId addNamed(ValueKind kind, const std::string& name, Type type, bool trainable);
 
   std::string name_;
-  std::vector<Value> values_;
+  std::deque<Value> values_;
   std::vector<Op> ops_;
   std::vector<GraphOutput> outputs_;
 };

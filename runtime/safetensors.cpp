@@ -86,7 +86,9 @@ TensorMap parseSafetensors(std::span<const std::byte> contents, const std::strin
         fail("{}: tensor '{}' has {} bytes of data, its shape {} needs {}", source, name,
              offsets[1] - offsets[0], formatShape(shape), *bytes);
       Tensor tensor(dtype, shape);
-      std::memcpy(tensor.bytes().data(), data.data() + offsets[0], tensor.byteSize());
+      // An empty tensor has no storage: memcpy must not see its null pointer.
+      if (tensor.byteSize() > 0)
+        std::memcpy(tensor.bytes().data(), data.data() + offsets[0], tensor.byteSize());
       tensors[name] = std::move(tensor);
     } catch (const nlohmann::json::exception& error) {
       fail("{}: tensor '{}' has a malformed header entry: {}", source, name, error.what());

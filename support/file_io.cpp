@@ -14,6 +14,9 @@
 namespace dlc {
 
 std::vector<std::byte> readFile(const std::string& path) {
+  // A directory opens as a stream whose end is at 2^63 - 1: refuse it before allocating.
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored)) fail("{}: is a directory, not a file", path);
   std::ifstream stream(path, std::ios::binary | std::ios::ate);
   if (!stream) fail("{}: cannot open: {}", path, std::strerror(errno));
   std::streamsize size = stream.tellg();

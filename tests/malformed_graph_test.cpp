@@ -223,6 +223,30 @@ TEST(MalformedGraph, AModelFileMissingOneOfItsWeightsIsRefusedWhenRun) {
   EXPECT_EQ(errors, "dlc: error: " + path + ": the weight 'dense/kernel' is missing\n");
 }
 
+TEST(MalformedGraph, InputsThatDoNotFitTheModelAreRefusedByFileAndName) {
+  testing::TemporaryDirectory directory;
+  auto runWith = [&](const TensorMap& inputs) {
+    std::string path = directory.path("inputs.safetensors"), errors;
+    writeSafetensors(path, inputs);
+    EXPECT_EQ(testing::runDlc("run " + kModel + " --inputs " + path + " -o " +
+                                  directory.path("out.safetensors"),
+                              nullptr, &errors),
+              1);
+    EXPECT_TRUE(errors.starts_with("dlc: error: " + path + ": ")) << errors;
+    EXPECT_EQ(std::count(errors.begin(), errors.end(), '\n'), 1) << errors;
+    return errors;
+  };
+  Tensor ids = Tensor::fromInts({2, 5}, std::vector<int32_t>(10, 1));
+  expectMentions(runWith({{"question1", Tensor(DType::Int32, {2, 4})}, {"question2", ids}}),
+                 {"'question1' must be i32[2, 5]", "got i32[2, 4]"});
+  expectMentions(runWith({{"question1", Tensor(DType::Float32, {2, 5})}, {"question2", ids}}),
+                 {"'question1' must be i32[2, 5]", "got f32[2, 5]"});
+  expectMentions(runWith({{"question1", Tensor(DType::Int32, {0, 5})},
+                          {"question2", Tensor(DType::Int32, {0, 5})}}),
+                 {"holds no samples"});
+  expectMentions(runWith({{"question1", ids}}), {"no tensor 'question2'"});
+}
+
 TEST(Safetensors, ExportImportExportGivesTheSameBytes) {
   testing::TemporaryDirectory directory;
   std::string first = directory.path("first.safetensors");

@@ -52,6 +52,15 @@ std::string randomBytes(size_t count) {
   return bytes;
 }
 
+/// The example with another sequence length for the given inputs.
+std::string withInputLength(const std::string& length, const std::vector<std::string>& inputs) {
+  std::string json = exampleJson();
+  for (const std::string& input : inputs)
+    json = replaced(json, '"' + input + R"(", "kind": "Input", "input": { "shape": [20])",
+                    '"' + input + R"(", "kind": "Input", "input": { "shape": [)" + length + "]");
+  return json;
+}
+
 struct BadInput {
   std::string name;                   // also the file's stem
   std::string extension;              // ".json" or ".fbs"
@@ -122,6 +131,32 @@ std::vector<BadInput> badInputs() {
          return json;
        },
        {"layer 'dot' (Dot)", "the dotted axes differ in size", "(None, 128) and (None, 64)"}},
+      // Sizes that would overflow the counts, or unroll a loop without end.
+      {"huge_embedding",
+       ".json",
+       [] {
+         return replaced(exampleJson(), R"("input_dim": 50002, "output_dim": 128)",
+                         R"("input_dim": 5000000000, "output_dim": 5000000000)");
+       },
+       {"layer 'embedding' (Embedding)", "'embedding/embeddings'", "more than 8 EiB",
+        "memory limit"}},
+      {"huge_input",
+       ".json",
+       [] { return withInputLength("4000000000000", {"input_question1"}); },
+       {"layer 'input_question1' (InputLayer)", "(None, 4000000000000)", "14.6 TiB",
+        "memory limit"}},
+      {"huge_units",
+       ".json",
+       [] {
+         return replaced(exampleJson(), R"("units": 128,)", R"("units": 4611686018427387904,)");
+       },
+       {"layer 'lstm' (LSTM)", "units must be between 1 and"}},
+      {"too_many_steps",
+       ".json",
+       [] {
+         return withInputLength("20000", {"input_question1", "input_question2"});
+       },
+       {"layer 'lstm' (LSTM)", "at most 10000 steps, got 20000"}},
       {"newer_format_version_json",
        ".json",
        [] { return replaced(exampleJson(), R"("format_version": 1)", R"("format_version": 2)"); },
@@ -185,6 +220,15 @@ TEST_P(BadModelFile, MakesDlcSummaryExitWithOneLine) {
 
 INSTANTIATE_TEST_SUITE_P(Inputs, BadModelFile, ::testing::ValuesIn(badInputs()),
                          [](const auto& info) { return info.param.name; });
+
+TEST(ModelLoading, ADirectoryIsOneClearError) {
+  testing::TemporaryDirectory directory;
+  std::string path = directory.path("models.fbs");
+  std::filesystem::create_directory(path);
+  std::string errors;
+  EXPECT_EQ(testing::runDlc("summary " + path, nullptr, &errors), 1);
+  EXPECT_EQ(errors, "dlc: error: " + path + ": is a directory, not a file\n");
+}
 
 TEST(ModelLoading, BinaryAndJsonFormsLoadTheSameModel) {
   schema::ModelT fromJson = loadModel(sourcePath("examples/quora_siamese/model.json"));

@@ -145,6 +145,8 @@ std::vector<OpCase> makeCases() {
       binaryCase("add", OpKind::Add, {2, 3}, {2, 3}),
       binaryCase("add_broadcast", OpKind::Add, {2, 3, 4}, {3, 1}),
       binaryCase("sub_broadcast", OpKind::Sub, {1, 4}, {3, 4}),
+      binaryCase("sub_both_broadcast", OpKind::Sub, {2, 1, 4}, {3, 1}),
+      binaryCase("mul_by_scalar", OpKind::Mul, {2, 3}, {}),
       binaryCase("mul", OpKind::Mul, {2, 3}, {2, 3}),
       binaryCase("mul_broadcast", OpKind::Mul, {2, 3}, {3}),
       binaryCase("div", OpKind::Div, {2, 3}, {2, 3}, kPositive),

@@ -69,6 +69,8 @@ int64_t batchSizeOf(const LoadedModel& loaded, const TensorMap& inputs, const st
     const Shape& shape = found->second.shape();
     if (shape.empty() || (batch >= 0 && shape[0] != batch))
       fail("{}: the model inputs must share their first (batch) dimension", path);
+    if (shape[0] < 1)
+      fail("{}: tensor '{}' holds no samples (its batch dimension is 0)", path, name);
     batch = shape[0];
   }
   return batch;
@@ -93,7 +95,14 @@ void run(const RunOptions& options) {
   session.setWeights(modelWeights(loaded.model, loaded.analysis, options.seed));
 
   TensorMap feeds;
-  for (const std::string& name : loaded.model.inputs) feeds[name] = inputs.at(name);
+  for (const std::string& name : loaded.model.inputs) {
+    const ir::Type& expected = session.graph().type(session.graph().findNamed(name));
+    const Tensor& tensor = inputs.at(name);
+    if (tensor.dtype() != expected.dtype || tensor.shape() != expected.shape)
+      fail("{}: tensor '{}' must be {} for the model input of that name, got {}{}", options.inputs,
+           name, ir::formatType(expected), dtypeName(tensor.dtype()), formatShape(tensor.shape()));
+    feeds[name] = tensor;
+  }
   if (training) {
     auto found = inputs.find(options.labels);
     if (found == inputs.end())

@@ -4,10 +4,17 @@
 //   z = x_t · kernel + h · recurrent_kernel + bias
 //   c' = σ(z_f) ⊙ c + σ(z_i) ⊙ act(z_c),   h' = σ(z_o) ⊙ act(c')
 // with σ the recurrent activation and a zero initial state.
-// Not supported yet: masking, dropout inside the cell, go_backwards, stateful.
+// Not supported yet: masking, dropout inside the cell, go_backwards, stateful, and sequences of
+// more than kMaxSteps steps (the loop is unrolled into ops: their number grows with the steps).
+#include <fmt/format.h>
+
 #include "frontend/layers/layer_kinds.h"
 
 namespace dlc::layers {
+
+namespace {
+constexpr int64_t kMaxSteps = 10000;
+}  // namespace
 
 void checkLSTM(LayerCheck& check) {
   const auto& options = requireOptions(check, check.layer.lstm, "lstm");
@@ -16,9 +23,11 @@ void checkLSTM(LayerCheck& check) {
   if (input.shape.size() != 3)
     check.fail("expects a rank-3 input (batch, steps, features), got " +
                formatLayerShape(input.shape));
-  if (options.units <= 0) check.fail("units must be positive");
-  // Four gates of `units` each must not overflow before the memory limit can judge the sizes.
-  if (options.units > (int64_t{1} << 40)) check.fail("units must be at most 2^40");
+  if (options.units <= 0 || options.units > kMaxTensorElements / 4)
+    check.fail(fmt::format("units must be between 1 and {}", kMaxTensorElements / 4));
+  if (input.shape[1] > kMaxSteps)
+    check.fail(fmt::format("unrolls its loop over the time steps: at most {} steps, got {}",
+                           kMaxSteps, input.shape[1]));
 
   int64_t units = options.units;
   int64_t features = input.shape[2];
