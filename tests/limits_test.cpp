@@ -115,5 +115,35 @@ TEST(TokenIds, OutOfRangeIdsInRunInputsAreReportedWithTheirFileAndPosition) {
       << errors;
 }
 
+// The lookups of the Siamese model end up inside fused and folded ops that carry the LSTM's
+// origin ('lstm', 'lstm/folded-embedding'): the message must still name the embedding.
+TEST(TokenIds, OutOfRangeIdsNameTheEmbeddingBehindFusedLookups) {
+  TemporaryDirectory directory;
+  std::string model = directory.path("model.json");
+  testing::writeText(model, testing::smallSiameseModel(40, 8));
+  std::string inputs = directory.path("ids.safetensors");
+  TensorMap tensors;
+  tensors["q1"] = Tensor::fromInts({1, 8}, {1, 2, 3, 4, 5, 6, 7, 8});
+  tensors["q2"] = Tensor::fromInts({1, 8}, {1, 2, 3, 4, 5, 6, 7, 40});
+  writeSafetensors(inputs, tensors);
+
+  for (const char* labels : {"", " --labels dense"}) {
+    std::string errors;
+    if (*labels) {
+      TensorMap withLabels = tensors;
+      withLabels["dense"] = Tensor::fromFloats({1, 1}, {1});
+      writeSafetensors(inputs, withLabels);
+    }
+    EXPECT_EQ(testing::runDlc(fmt::format("run {} --inputs {} -o {}{}", model, inputs,
+                                          directory.path("out.safetensors"), labels),
+                              nullptr, &errors),
+              1);
+    EXPECT_NE(errors.find("input 'q2' at [0, 7]: token id 40 is out of range for layer "
+                          "'embedding' (ids 0 to 39)"),
+              std::string::npos)
+        << labels << ": " << errors;
+  }
+}
+
 }  // namespace
 }  // namespace dlc

@@ -162,6 +162,58 @@ TEST_F(TrainingCli, ADivergingRunStopsWithAClearMessageAndWritesNoModel) {
   EXPECT_FALSE(std::filesystem::exists(trained + ".checkpoint"));
 }
 
+TEST_F(TrainingCli, TheModelsTrainingSectionGivesTheDefaultsAndOptionsOverrideThem) {
+  std::string model = directory_.path("settings.json");
+  std::string json = smallSiameseModel(40, 8);
+  json.replace(json.find(R"("training": {)"), 13,
+               R"("training": { "batch_size": 40, "epochs": 2, "validation_split": 0.25,)");
+  testing::writeText(model, json);
+
+  // 400 pairs, 300 of them for training: 7 batches of 40 an epoch.
+  std::string trained = directory_.path("defaults.fbs"), printed, errors;
+  ASSERT_EQ(testing::runDlc(fmt::format("train {} --data {} --out {}", model, data_, trained),
+                            &printed, &errors),
+            0)
+      << errors;
+  EXPECT_NE(printed.find("(25 % held out for validation), batch 40, 2 epochs"), std::string::npos)
+      << printed;
+  EXPECT_NE(printed.find("Epoch 2/2"), std::string::npos) << printed;
+  EXPECT_EQ(loadModel(trained).training->epochs_done, 2);
+  EXPECT_EQ(loadModel(trained).training->steps_done, 14);
+
+  // 360 pairs for training: 7 batches of 50.
+  std::string overridden = directory_.path("overridden.fbs");
+  ASSERT_EQ(testing::runDlc(fmt::format("train {} --data {} --out {} --epochs 1 --batch-size 50 "
+                                        "--validation-split 0.1",
+                                        model, data_, overridden),
+                            &printed, &errors),
+            0)
+      << errors;
+  EXPECT_EQ(loadModel(overridden).training->epochs_done, 1);
+  EXPECT_EQ(loadModel(overridden).training->steps_done, 7);
+
+  // dlc compile builds for the model's batch size unless --batch says otherwise.
+  ASSERT_EQ(testing::runDlc(fmt::format("compile {} --emit=ir-lowered", model), &printed), 0);
+  EXPECT_NE(printed.find("i32[40, 8]"), std::string::npos) << printed;
+  ASSERT_EQ(testing::runDlc(fmt::format("compile {} --emit=ir-lowered --batch 3", model), &printed),
+            0);
+  EXPECT_NE(printed.find("i32[3, 8]"), std::string::npos) << printed;
+}
+
+TEST_F(TrainingCli, ALearningRateThatIsNotAPositiveNumberIsRefused) {
+  for (const char* rate : {"nan", "inf", "-1"}) {
+    std::string trained = directory_.path("trained.fbs"), errors;
+    EXPECT_EQ(testing::runDlc(fmt::format("train {} --data {} --learning-rate {} --out {}", model_,
+                                          data_, rate, trained),
+                              nullptr, &errors),
+              1)
+        << rate;
+    EXPECT_NE(errors.find("--learning-rate must be positive and finite"), std::string::npos)
+        << errors;
+    EXPECT_FALSE(std::filesystem::exists(trained));
+  }
+}
+
 /// Starts `dlc arguments...` with stdout and stderr going to `logPath`; returns its pid.
 pid_t startDlc(const std::vector<std::string>& arguments, const std::string& logPath) {
   posix_spawn_file_actions_t actions;
