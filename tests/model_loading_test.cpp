@@ -347,5 +347,19 @@ TEST(CompileCommand, RefusesAnUnknownPassListingTheKnownOnesAndATrainingStepWith
                      {"--disable-pass autodiff: the training step (--training)"});
 }
 
+TEST(CompileCommand, VerboseAndPrintIrAfterAllWorkWithOutputToo) {
+  testing::TemporaryDirectory directory;
+  std::string model = testing::sourcePath("tests/data/golden/siamese_sigmoid.model.json");
+  std::string compiled = directory.path("m.dlc"), errors;
+  ASSERT_EQ(
+      testing::runDlc(fmt::format("compile {} -o {} -v --print-ir-after-all", model, compiled),
+                      nullptr, &errors),
+      0)
+      << errors;
+  EXPECT_NE(errors.find("pass infer-shapes: "), std::string::npos) << errors;
+  EXPECT_NE(errors.find("// IR after dce"), std::string::npos) << errors;
+  EXPECT_TRUE(std::filesystem::exists(compiled));
+}
+
 }  // namespace
 }  // namespace dlc

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -61,6 +62,28 @@ TEST(Training, LearnsALearnableToySet) {
   for (size_t i = 0; i < unseen.size(); ++i)
     correct += (probabilities[i] >= 0.5f) == (unseen[i].label >= 0.5f);
   EXPECT_GT(correct, 170);
+}
+
+TEST(Training, ValidationLossIsTheLossTheModelTrainsWith) {
+  std::string json = smallSiameseModel(40, 8);
+  json.replace(json.find(R"("training": {)"), 13, R"("training": { "loss": "MeanSquaredError",)");
+  testing::ParsedModel parsed = testing::parseModelJson(json);
+  TrainOptions options;
+  options.epochs = 1;
+  options.batchSize = 32;
+  options.validationSplit = 0.25;
+  std::vector<QuestionPair> pairs = toyPairs(400, 7);
+  std::vector<EpochResult> epochs =
+      trainModel(parsed.model, parsed.analysis, pairs, options, "toy");
+
+  std::vector<QuestionPair> validation(pairs.begin() + 300, pairs.end());
+  EncodedPairs encoded = PairEncoder(parsed.model, "toy").encode(validation);
+  std::vector<float> predictions = predictProbabilities(parsed.model, parsed.analysis, encoded, 32);
+  double squared = 0;
+  for (size_t i = 0; i < predictions.size(); ++i)
+    squared += std::pow(predictions[i] - encoded.labels[i], 2);
+  ASSERT_EQ(epochs.size(), 1u);
+  EXPECT_NEAR(epochs[0].validationLoss, squared / 100, 1e-5);
 }
 
 class TrainingCli : public ::testing::Test {

@@ -95,8 +95,12 @@ void addCompileCommand(CLI::App& app) {
     int64_t batch = options->batch.value_or(modelBatchSize(loaded.model));
     if (!options->output.empty()) {
       if (!options->emit.empty()) fail("give either -o to compile or --emit to print a stage");
-      auto compiled = CompiledModel::compile(std::move(loaded.model), options->path,
-                                             {batch, options->training, disabled});
+      CompiledModel::Options compileOptions{batch, options->training, disabled};
+      compileOptions.verbose = options->verbose;
+      compileOptions.printAfterAll = options->printAfterAll;
+      compileOptions.log = &std::cerr;
+      auto compiled =
+          CompiledModel::compile(std::move(loaded.model), options->path, compileOptions);
       compiled->save(options->output);
       const codegen::MemoryPlan& plan = compiled->memoryPlan();
       fmt::print(stderr,
