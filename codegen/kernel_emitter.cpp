@@ -159,15 +159,26 @@ class Emitter {
     llvm::Function* function = llvm::Intrinsic::getDeclaration(&module_, id, {f32_});
     return builder_.CreateCall(function, arguments);
   }
-  Value* maximum(Value* a, Value* b) { return intrinsic(llvm::Intrinsic::maxnum, {a, b}); }
-  Value* minimum(Value* a, Value* b) { return intrinsic(llvm::Intrinsic::minnum, {a, b}); }
+  /// x limited to [low, high], NaN staying NaN as in std::clamp (minnum and maxnum would turn
+  /// it into a bound, hiding a diverging run behind finite values).
+  Value* clamp(Value* x, Value* low, Value* high) {
+    auto& b = builder_;
+    Value* belowHigh = b.CreateSelect(b.CreateFCmpOGT(x, high), high, x);
+    return b.CreateSelect(b.CreateFCmpOLT(x, low), low, belowHigh);
+  }
+  /// max(x, 0) that keeps NaN, as std::max(x, 0) does.
+  Value* relu(Value* x) {
+    return builder_.CreateSelect(builder_.CreateFCmpOLT(x, constant(0.0)), constant(0.0), x);
+  }
 
   /// e^x in straight-line arithmetic, so that loops calling it vectorize: x = n·ln2 + r,
   /// e^r by its Taylor series to r^7 (|r| <= ln2/2: relative error below 1e-8), 2^n by
-  /// building the float's exponent.
-  Value* exp(Value* x) {
+  /// building the float's exponent. NaN gives NaN (it is kept out of the float-to-int step,
+  /// whose result for NaN is undefined).
+  Value* exp(Value* input) {
     auto& b = builder_;
-    x = minimum(maximum(x, constant(-87.0)), constant(88.0));
+    Value* isNaN = b.CreateFCmpUNO(input, input);
+    Value* x = b.CreateSelect(isNaN, constant(0.0), clamp(input, constant(-87.0), constant(88.0)));
     Value* n = intrinsic(llvm::Intrinsic::rint, {b.CreateFMul(x, constant(1.4426950408889634))});
     Value* r = b.CreateFSub(x, b.CreateFMul(n, constant(0.693145751953125)));
     r = b.CreateFSub(r, b.CreateFMul(n, constant(1.428606765330187e-06)));
@@ -176,7 +187,7 @@ class Emitter {
       p = b.CreateFAdd(b.CreateFMul(p, r), constant(coefficient));
     Value* exponent = b.CreateAdd(b.CreateFPToSI(n, i32_), b.getInt32(127));
     Value* scale = b.CreateBitCast(b.CreateShl(exponent, 23), f32_);
-    return b.CreateFMul(p, scale);
+    return b.CreateSelect(isNaN, input, b.CreateFMul(p, scale));
   }
   Value* sigmoid(Value* x) {
     Value* e = exp(builder_.CreateFNeg(x));
@@ -189,11 +200,10 @@ class Emitter {
       case ir::Activation::Sigmoid: return sigmoid(x);
       case ir::Activation::HardSigmoid: {
         Value* ramp = b.CreateFAdd(b.CreateFMul(constant(0.2), x), constant(0.5));
-        return minimum(maximum(ramp, constant(0.0)), constant(1.0));
+        return clamp(ramp, constant(0.0), constant(1.0));
       }
       case ir::Activation::Tanh: return tanh(x);
-      case ir::Activation::Relu:
-        return b.CreateSelect(b.CreateFCmpOGT(x, constant(0.0)), x, constant(0.0));
+      case ir::Activation::Relu: return relu(x);
     }
     return x;
   }
@@ -258,14 +268,10 @@ Value* elementwise(Emitter& e, const ir::Op& op, const std::vector<Value*>& x) {
     case OpKind::Div: return b.CreateFDiv(x[0], x[1]);
     case OpKind::Neg: return b.CreateFNeg(x[0]);
     case OpKind::Scale: return b.CreateFMul(x[0], e.constant(op.attributes.getFloat("factor")));
-    case OpKind::Sigmoid: return e.sigmoid(x[0]);
-    case OpKind::HardSigmoid: {
-      Value* ramp = b.CreateFAdd(b.CreateFMul(e.constant(0.2), x[0]), e.constant(0.5));
-      return e.minimum(e.maximum(ramp, e.constant(0.0)), e.constant(1.0));
-    }
-    case OpKind::Tanh: return e.tanh(x[0]);
-    case OpKind::Relu:
-      return b.CreateSelect(b.CreateFCmpOGT(x[0], e.constant(0.0)), x[0], e.constant(0.0));
+    case OpKind::Sigmoid: return e.activate(ir::Activation::Sigmoid, x[0]);
+    case OpKind::HardSigmoid: return e.activate(ir::Activation::HardSigmoid, x[0]);
+    case OpKind::Tanh: return e.activate(ir::Activation::Tanh, x[0]);
+    case OpKind::Relu: return e.activate(ir::Activation::Relu, x[0]);
     case OpKind::Exp: return e.exp(x[0]);
     case OpKind::Log: return e.intrinsic(llvm::Intrinsic::log, {x[0]});
     case OpKind::Sqrt: return e.intrinsic(llvm::Intrinsic::sqrt, {x[0]});
@@ -821,7 +827,7 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
         // Accumulates in memory: the sum runs in element order, as in the reference.
         b.CreateStore(e.constant(0.0), out);
         e.loop(count, [&](Value* i) {
-          Value* p = e.minimum(e.maximum(e.load(in[0], i), low), high);
+          Value* p = e.clamp(e.load(in[0], i), low, high);
           Value* y = e.load(in[1], i);
           Value* term =
               b.CreateFAdd(b.CreateFMul(y, e.intrinsic(llvm::Intrinsic::log, {p})),

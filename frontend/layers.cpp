@@ -7,6 +7,7 @@
 #include <set>
 
 #include "frontend/layers/layer_kinds.h"
+#include "frontend/model_checks.h"
 #include "support/error.h"
 #include "support/memory_limit.h"
 
@@ -86,6 +87,33 @@ void checkSizes(const LayerCheck& check) {
                            formatLayerShape(check.output.shape), kMaxTensorElements));
 }
 
+/// An options table of a layer, and the kind that reads it.
+struct OptionsField {
+  const char* field;
+  bool present;
+  LayerKind reader;
+};
+
+/// Options meant for another kind ("dense" options on an LSTM) are a mistake to report, not
+/// to ignore.
+void checkOptionsBelong(const LayerCheck& check) {
+  const schema::LayerT& layer = check.layer;
+  const std::array<OptionsField, 8> fields = {{
+      {"input", layer.input != nullptr, LayerKind::Input},
+      {"embedding", layer.embedding != nullptr, LayerKind::Embedding},
+      {"lstm", layer.lstm != nullptr, LayerKind::LSTM},
+      {"dot", layer.dot != nullptr, LayerKind::Dot},
+      {"dense", layer.dense != nullptr, LayerKind::Dense},
+      {"activation", layer.activation != nullptr, LayerKind::Activation},
+      {"dropout", layer.dropout != nullptr, LayerKind::Dropout},
+      {"concatenate", layer.concatenate != nullptr, LayerKind::Concatenate},
+  }};
+  for (const OptionsField& options : fields)
+    if (options.present && options.reader != layer.kind)
+      check.fail(fmt::format("has '{}' options, which only a {} layer takes", options.field,
+                             layerRule(options.reader).typeName));
+}
+
 }  // namespace
 
 const LayerRule& layerRule(schema::LayerKind kind) {
@@ -146,6 +174,7 @@ ModelAnalysis analyzeModel(const schema::ModelT& model, const std::string& sourc
     const LayerRule& rule = layerRule(layer.kind);
     LayerCheck check{layer, source, {}, {}, {}};
     checkEnums(check);
+    checkOptionsBelong(check);
 
     if (analysis.layerIndex.count(layer.name))
       check.fail("the name is used by an earlier layer; layer names must be unique");
@@ -235,6 +264,7 @@ ModelAnalysis analyzeModel(const schema::ModelT& model, const std::string& sourc
         reference.call >= static_cast<int>(analysis.layers[found->second].outputs.size()))
       fail("{}: model output '{}' is not a layer of this model", source, name);
   }
+  checkModelSettings(model, analysis);
   return analysis;
 }
 

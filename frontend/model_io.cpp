@@ -1,11 +1,14 @@
 #include "frontend/model_io.h"
 
 #include <flatbuffers/idl.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cassert>
 #include <cctype>
+#include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "frontend/json_diagnostics.h"
 #include "schema/checksum.h"
@@ -17,11 +20,21 @@ namespace dlc {
 
 namespace {
 
-/// A parser that knows the model schema, to read and write the JSON form.
-std::unique_ptr<flatbuffers::Parser> makeSchemaParser() {
+constexpr const char* kNoWeightsInJson =
+    "the JSON form holds a model's graph and settings, not tensor data (weights, optimizer "
+    "state): keep those in the binary form (.fbs), or move weights with `dlc weights "
+    "export`/`import` (safetensors)";
+
+/// How the JSON form is read and written.
+enum class JsonUse { Read, Write };
+
+/// A parser that knows the model schema. Reading accepts what people type (unquoted keys);
+/// writing is strict JSON, with every default written out so the file shows every setting.
+std::unique_ptr<flatbuffers::Parser> makeSchemaParser(JsonUse use) {
   flatbuffers::IDLOptions options;
-  options.strict_json = false;
-  options.output_default_scalars_in_json = false;
+  options.strict_json = use == JsonUse::Write;
+  options.output_default_scalars_in_json = use == JsonUse::Write;
+  options.output_enum_identifiers = true;
   auto parser = std::make_unique<flatbuffers::Parser>(options);
   bool parsed = parser->Parse(schema::kSchemaText);
   (void)parsed;
@@ -61,10 +74,14 @@ schema::ModelT parseModel(std::span<const std::byte> contents, const std::string
     return !std::isspace(static_cast<unsigned char>(b));
   });
   if (firstChar != contents.end() && *firstChar == std::byte{'{'}) {
-    auto parser = makeSchemaParser();
+    auto parser = makeSchemaParser(JsonUse::Read);
     std::string text(reinterpret_cast<const char*>(bytes), contents.size());
-    if (!parser->Parse(text.c_str()))
+    if (!parser->Parse(text.c_str())) {
+      // The parser cannot lay out tensor data with the binary form's 64-byte alignment.
+      if (parser->error_.find("force_align") != std::string::npos)
+        fail("{}: {}", source, kNoWeightsInJson);
       fail("{}: not a valid dlc model in JSON form: {}", source, describeJsonError(*parser, text));
+    }
     return unpackVerified(parser->builder_.GetBufferPointer(), parser->builder_.GetSize(), source,
                           Checksum::Ignore);
   }
@@ -102,17 +119,32 @@ std::string packModel(const schema::ModelT& model, bool sealed) {
 
 std::string serializeModel(const schema::ModelT& model) { return packModel(model, true); }
 
-void saveModel(const schema::ModelT& model, const std::string& path) {
-  writeFileAtomically(path, serializeModel(model));
+ModelForm modelFormOf(const std::string& path) {
+  std::string extension = std::filesystem::path(path).extension().string();
+  if (extension == ".json") return ModelForm::Json;
+  if (extension == ".fbs" || extension == ".checkpoint") return ModelForm::Binary;
+  fail("{}: a model file is named .fbs (the binary form) or .json (the JSON text form){}", path,
+       extension.empty() ? "" : fmt::format(", not {}", extension));
 }
 
-std::string modelToJson(const schema::ModelT& model) {
+void saveModel(const schema::ModelT& model, const std::string& path) {
+  bool json = modelFormOf(path) == ModelForm::Json;
+  writeFileAtomically(path, json ? modelToJson(model, path) : serializeModel(model));
+}
+
+std::string modelToJson(const schema::ModelT& model, const std::string& destination) {
+  bool hasTensors =
+      !model.weights.empty() || (model.training && !model.training->optimizer_state.empty());
+  if (hasTensors) fail("{}: {}", destination, kNoWeightsInJson);
   std::string binary = packModel(model, false);
-  auto parser = makeSchemaParser();
+  auto parser = makeSchemaParser(JsonUse::Write);
   std::string json;
   if (!flatbuffers::GenerateText(*parser, binary.data(), &json))
     fail("cannot print the model as JSON");
-  return json;
+  // Every default is written out, but a checksum belongs to a binary file only.
+  auto document = nlohmann::ordered_json::parse(json);
+  document.erase("checksum");
+  return document.dump(2) + "\n";
 }
 
 }  // namespace dlc

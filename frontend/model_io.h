@@ -19,12 +19,22 @@ inline constexpr uint32_t kFormatVersion = 1;
 schema::ModelT loadModel(const std::string& path);
 schema::ModelT parseModel(std::span<const std::byte> contents, const std::string& source);
 
-/// Writes the binary form, with its checksum, atomically.
+/// The form a model file is written in, from its name: ".json" the JSON text form, ".fbs" and
+/// ".checkpoint" (what `dlc train` writes beside OUT) the binary form. Any other name is refused
+/// (dlc::Error naming the path and the rule), so that no writer guesses.
+enum class ModelForm { Binary, Json };
+ModelForm modelFormOf(const std::string& path);
+
+/// Writes the model atomically in the form its name asks for (modelFormOf): the binary form
+/// with its checksum, or the JSON form. Every command that writes a model goes through it.
 void saveModel(const schema::ModelT& model, const std::string& path);
+/// The binary form, with its checksum.
 std::string serializeModel(const schema::ModelT& model);
 
-/// The JSON text form, as FlatBuffers prints it (weights become byte arrays: keep them out). It
-/// has no checksum: it is meant to be read and edited.
-std::string modelToJson(const schema::ModelT& model);
+/// The JSON text form: strict JSON (quoted keys, enums by name, every default written out)
+/// without a checksum, meant to be read and edited. It holds no tensor data: a model with
+/// weights or optimizer state is refused (dlc::Error naming `destination`), as is such a JSON
+/// file when loaded.
+std::string modelToJson(const schema::ModelT& model, const std::string& destination);
 
 }  // namespace dlc

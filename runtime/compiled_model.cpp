@@ -33,6 +33,9 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(schema::ModelT model,
   sessionOptions.batchSize = options.batchSize;
   sessionOptions.training = options.training;
   sessionOptions.passes.disabled = options.disabledPasses;
+  sessionOptions.passes.verbose = options.verbose;
+  sessionOptions.passes.printAfterAll = options.printAfterAll;
+  sessionOptions.passes.log = options.log;
   compiled->session_ =
       std::make_unique<Session>(compiled->model_, compiled->analysis_, sessionOptions);
   compiled->session_->setWeights(modelWeights(compiled->model_, compiled->analysis_, 0));

@@ -3,6 +3,7 @@
 // steps.
 #pragma once
 
+#include <iosfwd>
 #include <memory>
 #include <set>
 #include <string>
@@ -48,6 +49,10 @@ class CompiledModel {
     bool training = false;
     /// Passes not to run, by name.
     std::set<std::string> disabledPasses;
+    /// What the passes say while compiling (dlc compile -v, --print-ir-after-all), and where.
+    bool verbose = false;
+    bool printAfterAll = false;
+    std::ostream* log = nullptr;
   };
 
   /// Compiles a model file (binary or JSON form) for this CPU.

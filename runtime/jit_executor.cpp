@@ -44,19 +44,46 @@ Tensor JitExecutor::getTensor(const std::string& name) const {
   fail("the graph has no weight, state or input named '{}'", name);
 }
 
+namespace {
+
+/// The layer whose table a lookup reads: the weight it comes from ("embedding/embeddings" is
+/// layer 'embedding'), through ops that transform the table (a folded projection multiplies
+/// it), since fused or folded ops carry the origin of the layer they were merged into.
+std::string tableLayer(const ir::Graph& graph, const std::vector<int32_t>& producers,
+                       ir::ValueId table, const std::string& fallback) {
+  while (graph.value(table).kind == ir::ValueKind::Result && producers[table] >= 0 &&
+         !graph.ops()[producers[table]].operands.empty())
+    table = graph.ops()[producers[table]].operands[0];
+  const ir::Value& value = graph.value(table);
+  if (value.kind != ir::ValueKind::Weight) return fallback;
+  return value.name.substr(0, value.name.find('/'));
+}
+
+}  // namespace
+
 std::vector<TokenIdInput> tokenIdInputs(const ir::Graph& graph) {
+  std::vector<int32_t> producers = ir::producerIndex(graph);
   std::vector<TokenIdInput> idInputs;
-  for (const ir::Op& op : graph.ops()) {
-    // Lookups read ids as their operand 1 and rows of operand 0; scatters read ids as their
-    // operand 0 and write rows of their result.
-    bool lookup = op.kind == ir::OpKind::Gather || op.kind == ir::OpKind::FusedGatherMatMul;
-    bool scatter =
-        op.kind == ir::OpKind::ScatterAdd || op.kind == ir::OpKind::FusedMatMulScatterAdd;
-    if (!lookup && !scatter) continue;
-    ir::ValueId ids = op.operands[lookup ? 1 : 0];
-    if (graph.value(ids).kind != ir::ValueKind::Input) continue;
-    int64_t rows = lookup ? graph.type(op.operands[0]).shape[0] : graph.type(op.result).shape[0];
-    idInputs.push_back({graph.value(ids).name, op.origin, rows});
+  auto add = [&](TokenIdInput input) {
+    for (const TokenIdInput& known : idInputs)
+      if (known.name == input.name && known.rows == input.rows) return;
+    idInputs.push_back(std::move(input));
+  };
+  // Lookups read ids as their operand 1 and rows of operand 0; scatters (their gradients) read
+  // ids as their operand 0 and write rows of their result, and are named after the lookups.
+  for (bool lookups : {true, false}) {
+    for (const ir::Op& op : graph.ops()) {
+      bool lookup = op.kind == ir::OpKind::Gather || op.kind == ir::OpKind::FusedGatherMatMul;
+      bool scatter =
+          op.kind == ir::OpKind::ScatterAdd || op.kind == ir::OpKind::FusedMatMulScatterAdd;
+      if (lookups ? !lookup : !scatter) continue;
+      ir::ValueId ids = op.operands[lookup ? 1 : 0];
+      if (graph.value(ids).kind != ir::ValueKind::Input) continue;
+      int64_t rows = lookup ? graph.type(op.operands[0]).shape[0] : graph.type(op.result).shape[0];
+      std::string layer =
+          lookup ? tableLayer(graph, producers, op.operands[0], op.origin) : op.origin;
+      add({graph.value(ids).name, layer, rows});
+    }
   }
   return idInputs;
 }
@@ -77,8 +104,8 @@ void checkTokenIds(const std::vector<TokenIdInput>& idInputs, const TensorMap& i
         position[axis] = static_cast<int64_t>(rest) % tensor.shape()[axis];
         rest /= static_cast<size_t>(tensor.shape()[axis]);
       }
-      fail("input '{}' at {}: token id {} is out of range for layer '{}' (ids 0 to {})",
-           input.name, formatShape(position), values[index], input.layer, input.rows - 1);
+      fail("input '{}' at {}: token id {} is out of range for layer '{}' (ids 0 to {})", input.name,
+           formatShape(position), values[index], input.layer, input.rows - 1);
     }
   }
 }

@@ -66,4 +66,14 @@ BinaryMetrics binaryMetrics(const std::vector<float>& probabilities,
   return metrics;
 }
 
+double meanSquaredError(const std::vector<float>& predictions, const std::vector<float>& labels) {
+  assert(predictions.size() == labels.size());
+  double sum = 0;
+  for (size_t i = 0; i < predictions.size(); ++i) {
+    double error = double(predictions[i]) - double(labels[i]);
+    sum += error * error;
+  }
+  return predictions.empty() ? 0 : sum / static_cast<double>(predictions.size());
+}
+
 }  // namespace dlc

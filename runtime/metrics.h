@@ -20,4 +20,7 @@ struct BinaryMetrics {
 BinaryMetrics binaryMetrics(const std::vector<float>& probabilities,
                             const std::vector<float>& labels);
 
+/// The mean of (prediction - label)^2: the loss of a model trained with MeanSquaredError.
+double meanSquaredError(const std::vector<float>& predictions, const std::vector<float>& labels);
+
 }  // namespace dlc

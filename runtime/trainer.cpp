@@ -14,6 +14,7 @@
 
 #include "codegen/jit.h"
 #include "frontend/lowering.h"
+#include "frontend/model_checks.h"
 #include "frontend/model_io.h"
 #include "runtime/metrics.h"
 #include "runtime/session.h"
@@ -90,26 +91,44 @@ void setThreadCount(int threads) {
   codegen::setThreadCount(threads);
 }
 
+int64_t modelBatchSize(const schema::ModelT& model) {
+  return model.training ? model.training->batch_size : schema::TrainingT().batch_size;
+}
+
+TrainSettings trainSettings(const schema::ModelT& model, const TrainOptions& options) {
+  schema::TrainingT defaults;
+  const schema::TrainingT& training = model.training ? *model.training : defaults;
+  TrainSettings settings{options.epochs.value_or(training.epochs),
+                         options.batchSize.value_or(training.batch_size),
+                         options.validationSplit.value_or(training.validation_split)};
+  if (settings.epochs < 1) fail("--epochs must be at least 1, got {}", settings.epochs);
+  if (settings.batchSize < 1) fail("--batch-size must be at least 1, got {}", settings.batchSize);
+  if (!(settings.validationSplit >= 0 && settings.validationSplit < 1))
+    fail("--validation-split must be in [0, 1), got {}", settings.validationSplit);
+  if (options.learningRate && !(std::isfinite(*options.learningRate) && *options.learningRate > 0))
+    fail("--learning-rate must be positive and finite, got {}", *options.learningRate);
+  return settings;
+}
+
 std::vector<EpochResult> trainModel(schema::ModelT& model, const ModelAnalysis& analysis,
                                     const std::vector<QuestionPair>& pairs,
                                     const TrainOptions& options, const std::string& source) {
+  const TrainSettings settings = trainSettings(model, options);
   setThreadCount(options.threads);
   if (!model.training) model.training = std::make_unique<schema::TrainingT>();
   schema::TrainingT& training = *model.training;
   if (!training.optimizer) training.optimizer = std::make_unique<schema::OptimizerT>();
   if (options.learningRate) training.optimizer->learning_rate = *options.learningRate;
   if (options.lazyEmbeddingUpdates) training.optimizer->lazy_embedding_updates = true;
+  const int64_t batchSize = settings.batchSize;
 
   // Keras's validation_split: the last rows, before any shuffling.
-  if (!(options.validationSplit >= 0 && options.validationSplit < 1))
-    fail("--validation-split must be in [0, 1), got {}", options.validationSplit);
   auto trainingRows = static_cast<int64_t>(
-      std::floor(static_cast<double>(pairs.size()) * (1.0 - options.validationSplit)));
+      std::floor(static_cast<double>(pairs.size()) * (1.0 - settings.validationSplit)));
   std::vector<QuestionPair> trainingPairs(pairs.begin(), pairs.begin() + trainingRows);
   std::vector<QuestionPair> validationPairs(pairs.begin() + trainingRows, pairs.end());
-  if (trainingRows < options.batchSize)
-    fail("{}: {} training pairs are fewer than one batch of {}", source, trainingRows,
-         options.batchSize);
+  if (trainingRows < batchSize)
+    fail("{}: {} training pairs are fewer than one batch of {}", source, trainingRows, batchSize);
 
   // The tokenizer is fitted on the training questions only, once: a resumed run keeps it.
   if (!model.preprocessing || model.preprocessing->vocabulary.empty()) {
@@ -119,13 +138,14 @@ std::vector<EpochResult> trainModel(schema::ModelT& model, const ModelAnalysis& 
       texts.push_back(pair.question2);
     }
     PairEncoder::fitVocabulary(model, texts, source);
+    checkTextPreprocessing(model, analysis);
   }
   PairEncoder encoder(model, source);
   EncodedPairs trainingData = encoder.encode(trainingPairs);
   EncodedPairs validationData = encoder.encode(validationPairs);
 
   SessionOptions trainingOptions;
-  trainingOptions.batchSize = options.batchSize;
+  trainingOptions.batchSize = batchSize;
   trainingOptions.training = true;
   Session trainer(model, analysis, trainingOptions);
   trainer.setWeights(modelWeights(model, analysis, options.seed));
@@ -138,7 +158,7 @@ std::vector<EpochResult> trainModel(schema::ModelT& model, const ModelAnalysis& 
     }
   }
   SessionOptions inferenceOptions;
-  inferenceOptions.batchSize = options.batchSize;
+  inferenceOptions.batchSize = batchSize;
   Session validator(model, analysis, inferenceOptions);
 
   // What a run that stops on a diverged loss leaves behind.
@@ -150,12 +170,12 @@ std::vector<EpochResult> trainModel(schema::ModelT& model, const ModelAnalysis& 
   };
 
   const std::string& predictionsOutput = model.outputs.front();
-  int64_t stepsPerEpoch = trainingData.count / options.batchSize;
+  int64_t stepsPerEpoch = trainingData.count / batchSize;
   int64_t stepsThisRun = 0;
   std::vector<EpochResult> results;
-  for (int epoch = training.epochs_done; epoch < options.epochs; ++epoch) {
+  for (int epoch = training.epochs_done; epoch < settings.epochs; ++epoch) {
     if (options.maxSteps > 0 && stepsThisRun >= options.maxSteps) break;
-    if (options.log) fmt::print(*options.log, "Epoch {}/{}\n", epoch + 1, options.epochs);
+    if (options.log) fmt::print(*options.log, "Epoch {}/{}\n", epoch + 1, settings.epochs);
 
     // The order of an epoch depends only on the seed and the epoch, so a resumed run sees the
     // same batches as an uninterrupted one.
@@ -174,8 +194,8 @@ std::vector<EpochResult> trainModel(schema::ModelT& model, const ModelAnalysis& 
     };
     for (; step < stepsPerEpoch; ++step) {
       if (options.maxSteps > 0 && stepsThisRun >= options.maxSteps) break;
-      auto indices = std::span(order).subspan(step * options.batchSize, options.batchSize);
-      TensorMap batch = makeBatch(trainingData, encoder, indices, options.batchSize);
+      auto indices = std::span(order).subspan(step * batchSize, batchSize);
+      TensorMap batch = makeBatch(trainingData, encoder, indices, batchSize);
       TensorMap outputs = trainer.run(batch);
 
       float loss = outputs.at(kLossOutput).data<float>()[0];
@@ -183,8 +203,8 @@ std::vector<EpochResult> trainModel(schema::ModelT& model, const ModelAnalysis& 
         fail(
             "{}: training diverged in epoch {} at step {} (pairs {} to {} of the shuffled "
             "epoch): the loss is {}; {} (try a lower --learning-rate)",
-            source, epoch + 1, step + 1, step * options.batchSize + 1,
-            (step + 1) * options.batchSize, loss, keptMessage());
+            source, epoch + 1, step + 1, step * batchSize + 1, (step + 1) * batchSize, loss,
+            keptMessage());
       lossSum += loss;
       auto predictions = outputs.at(predictionsOutput).data<float>();
       auto labels = batch.at(kLabelsInput).data<float>();
@@ -206,8 +226,11 @@ std::vector<EpochResult> trainModel(schema::ModelT& model, const ModelAnalysis& 
     std::string text = metricsText();
     if (validationData.count > 0) {
       validator.setWeights(trainer.weights());
-      BinaryMetrics validation = binaryMetrics(
-          predictWithSession(validator, validationData, encoder), validationData.labels);
+      std::vector<float> predictions = predictWithSession(validator, validationData, encoder);
+      BinaryMetrics validation = binaryMetrics(predictions, validationData.labels);
+      // val_loss is the loss the model trains with, as in Keras.
+      if (training.loss == schema::LossKind::MeanSquaredError)
+        validation.loss = meanSquaredError(predictions, validationData.labels);
       result.validationLoss = validation.loss;
       result.validationAccuracy = validation.accuracy;
       text += fmt::format(" - val_loss: {:.4f} - val_accuracy: {:.4f}", validation.loss,

@@ -14,10 +14,13 @@
 
 namespace dlc {
 
+/// What a run is asked for; the settings left unset come from the model's training section
+/// (Keras's fit arguments), and from its defaults without one.
 struct TrainOptions {
-  int epochs = 1;
-  int64_t batchSize = 64;
-  double validationSplit = 0.1;        // the last fraction of the rows, before shuffling, as Keras
+  std::optional<int> epochs;
+  std::optional<int64_t> batchSize;
+  /// The last fraction of the rows, before shuffling, as Keras.
+  std::optional<double> validationSplit;
   std::optional<double> learningRate;  // overrides the model's optimizer setting
   /// Lazy Adam for embeddings (only the rows a batch uses move; not Keras semantics). Sets the
   /// model's Optimizer.lazy_embedding_updates, which the trained model then keeps.
@@ -30,6 +33,20 @@ struct TrainOptions {
   std::string checkpointPath;
   std::ostream* log = nullptr;  // epoch lines and the progress bar; nullptr: quiet
 };
+
+/// The settings a run uses: the options given, else the model's training section.
+struct TrainSettings {
+  int epochs = 1;
+  int64_t batchSize = 64;
+  double validationSplit = 0.1;
+};
+/// Throws dlc::Error naming the option if a given one is out of range (the model's own values
+/// are checked when it is loaded).
+TrainSettings trainSettings(const schema::ModelT& model, const TrainOptions& options);
+
+/// The batch size of the model's training section (64 without one): what `dlc compile` builds
+/// for unless told otherwise.
+int64_t modelBatchSize(const schema::ModelT& model);
 
 struct EpochResult {
   int epoch = 0;  // counted from 1

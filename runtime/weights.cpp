@@ -1,5 +1,8 @@
 #include "runtime/weights.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <Eigen/Dense>
 #include <cmath>
 #include <cstring>
@@ -92,9 +95,24 @@ TensorMap initializeWeights(const ModelAnalysis& analysis, uint64_t seed) {
 void checkWeights(const TensorMap& weights, const ModelAnalysis& analysis,
                   const std::string& source) {
   std::vector<WeightSpec> specs = analysis.allWeights();
+  auto isWeight = [&](const std::string& name) {
+    return std::any_of(specs.begin(), specs.end(),
+                       [&](const WeightSpec& spec) { return spec.name == name; });
+  };
   for (const WeightSpec& spec : specs) {
     auto found = weights.find(spec.name);
-    if (found == weights.end()) fail("{}: the weight '{}' is missing", source, spec.name);
+    if (found == weights.end()) {
+      // A misspelt name is both missing and unexpected: say both.
+      std::vector<std::string> unexpected;
+      for (const auto& entry : weights)
+        if (!isWeight(entry.first)) unexpected.push_back("'" + entry.first + "'");
+      fail("{}: the weight '{}' is missing{}", source, spec.name,
+           unexpected.empty()
+               ? ""
+               : fmt::format(" (the file has {}, which {} not a weight of this "
+                             "model)",
+                             fmt::join(unexpected, ", "), unexpected.size() == 1 ? "is" : "are"));
+    }
     const Tensor& tensor = found->second;
     if (tensor.dtype() != DType::Float32 || tensor.shape() != spec.shape)
       fail("{}: the weight '{}' must be f32{}, got {}{}", source, spec.name,
@@ -107,12 +125,8 @@ void checkWeights(const TensorMap& weights, const ModelAnalysis& analysis,
       fail("{}: the weight '{}' holds {} at index {}", source, spec.name, *bad,
            bad - values.begin());
   }
-  for (const auto& entry : weights) {
-    const std::string& name = entry.first;
-    bool known = std::any_of(specs.begin(), specs.end(),
-                             [&](const WeightSpec& spec) { return spec.name == name; });
-    if (!known) fail("{}: '{}' is not a weight of this model", source, name);
-  }
+  for (const auto& entry : weights)
+    if (!isWeight(entry.first)) fail("{}: '{}' is not a weight of this model", source, entry.first);
 }
 
 TensorMap modelWeights(const schema::ModelT& model, const ModelAnalysis& analysis, uint64_t seed) {

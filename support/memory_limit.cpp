@@ -24,10 +24,6 @@ int64_t physicalMemory() {
   return static_cast<int64_t>(pages) * pageSize;
 }
 
-bool multiplyWithoutOverflow(int64_t a, int64_t b, int64_t& product) {
-  return !__builtin_mul_overflow(a, b, &product);
-}
-
 }  // namespace
 
 std::optional<int64_t> parseByteSize(const std::string& text) {
@@ -43,9 +39,7 @@ std::optional<int64_t> parseByteSize(const std::string& text) {
   }
   if (text.size() > 18) return std::nullopt;
   int64_t value = std::stoll(text.substr(0, digits));
-  int64_t bytes = 0;
-  if (!multiplyWithoutOverflow(value, int64_t{1} << shift, bytes)) return std::nullopt;
-  return bytes;
+  return checkedMultiply(value, int64_t{1} << shift);
 }
 
 int64_t memoryLimit() {
@@ -74,8 +68,11 @@ std::string formatBytes(int64_t bytes) {
 
 std::optional<int64_t> tensorBytes(const Shape& shape, DType dtype) {
   int64_t bytes = static_cast<int64_t>(dtypeSize(dtype));
-  for (int64_t size : shape)
-    if (size < 0 || !multiplyWithoutOverflow(bytes, size, bytes)) return std::nullopt;
+  for (int64_t size : shape) {
+    std::optional<int64_t> product = checkedMultiply(bytes, size);
+    if (size < 0 || !product) return std::nullopt;
+    bytes = *product;
+  }
   return bytes;
 }
 

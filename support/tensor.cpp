@@ -7,6 +7,8 @@
 #include <cstring>
 #include <numeric>
 
+#include "support/error.h"
+
 namespace dlc {
 
 const char* dtypeName(DType dtype) { return dtype == DType::Float32 ? "f32" : "i32"; }
@@ -15,8 +17,20 @@ size_t dtypeSize(DType) { return 4; }
 
 std::string formatShape(const Shape& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
 
+std::optional<int64_t> checkedMultiply(int64_t a, int64_t b) {
+  int64_t product = 0;
+  if (__builtin_mul_overflow(a, b, &product)) return std::nullopt;
+  return product;
+}
+
 int64_t numElements(const Shape& shape) {
-  return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
+  int64_t count = 1;
+  for (int64_t size : shape) {
+    std::optional<int64_t> product = checkedMultiply(count, size);
+    if (!product) fail("the shape {} has more elements than 64 bits can count", formatShape(shape));
+    count = *product;
+  }
+  return count;
 }
 
 Tensor::Tensor(DType dtype, Shape shape)

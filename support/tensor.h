@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -20,7 +21,13 @@ size_t dtypeSize(DType dtype);
 
 /// "[4, 5]"; a scalar is "[]".
 std::string formatShape(const Shape& shape);
+/// The product of the sizes; throws dlc::Error if it does not fit in 64 bits (the frontend
+/// refuses such shapes first, naming the layer; this is the guard for every other caller).
 int64_t numElements(const Shape& shape);
+
+/// a * b, or nullopt if the product does not fit in 64 bits: the one checked multiplication
+/// for sizes (numElements, tensorBytes, byte counts).
+std::optional<int64_t> checkedMultiply(int64_t a, int64_t b);
 
 class Tensor {
  public:

@@ -5,7 +5,9 @@
 // agree with the double-precision reference that the gradient checks validate.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "passes/gradients.h"
 #include "passes/pass.h"
@@ -101,6 +103,41 @@ INSTANTIATE_TEST_SUITE_P(Ops, JitAgainstReference,
                                                                       ? "_memory_plan_on"
                                                                       : "_memory_plan_off");
                          });
+
+/// NaN in, NaN out, on both executors: the JIT's polynomials and clamps must not turn a
+/// diverging run's NaN into finite values (sigmoid(NaN) once gave 1, a clipped loss a number).
+TEST(JitAgainstReferenceNaN, ElementwiseOpsAndTheLossKeepNaN) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> values(37);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = i % 3 == 0 ? nan : 0.25f * float(i) - 4;
+  Tensor input(DType::Float32, {int64_t(values.size())});
+  std::copy(values.begin(), values.end(), input.data<float>().begin());
+  Tensor labels(DType::Float32, input.shape());
+  for (float& label : labels.data<float>()) label = 1;
+
+  for (ir::OpKind kind : {ir::OpKind::Sigmoid, ir::OpKind::Tanh, ir::OpKind::Exp,
+                          ir::OpKind::HardSigmoid, ir::OpKind::Relu}) {
+    ir::Graph graph("nan");
+    ir::ValueId x = graph.addInput("x", {DType::Float32, input.shape()});
+    graph.addOutput("y", graph.addOp(kind, {x}, {}));
+    Tensor jit = JitExecutor(graph).run({{"x", input}}).at("y");
+    Tensor reference = ReferenceExecutor<float>(graph).run({{"x", input}}).at("y");
+    for (size_t i = 0; i < values.size(); ++i) {
+      float expected = reference.data<float>()[i];
+      EXPECT_EQ(std::isnan(expected), std::isnan(values[i])) << ir::opName(kind) << " " << i;
+      EXPECT_EQ(std::isnan(jit.data<float>()[i]), std::isnan(expected))
+          << ir::opName(kind) << "[" << i << "]: " << jit.data<float>()[i];
+    }
+  }
+
+  ir::Graph graph("nan_loss");
+  ir::ValueId p = graph.addInput("p", {DType::Float32, input.shape()});
+  ir::ValueId y = graph.addInput("y", {DType::Float32, input.shape()});
+  graph.addOutput("loss", graph.addOp(ir::OpKind::BinaryCrossEntropy, {p, y}, {}));
+  TensorMap inputs = {{"p", input}, {"y", labels}};
+  EXPECT_TRUE(std::isnan(ReferenceExecutor<float>(graph).run(inputs).at("loss").data<float>()[0]));
+  EXPECT_TRUE(std::isnan(JitExecutor(graph).run(inputs).at("loss").data<float>()[0]));
+}
 
 TEST(JitAgainstReferenceTable, EveryOpHasACase) {
   for (ir::OpKind kind : testing::allOpKinds()) {

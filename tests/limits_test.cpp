@@ -54,6 +54,40 @@ TEST_F(MemoryLimit, RefusesSizesWhoseProductOverflows) {
   EXPECT_NE(message.find("more than 8 EiB"), std::string::npos) << message;
 }
 
+/// A model of one Input of `shape` read by `layer` (a layer's JSON without its inputs).
+std::string inputThen(const std::string& shape, const std::string& layer) {
+  return fmt::format(R"({{ "inputs": ["x"], "outputs": ["y"], "layers": [
+      {{ "name": "x", "kind": "Input", "input": {{ "shape": {}, "dtype": "Float32" }} }},
+      {{ "name": "y", "inputs": ["x"], {} }} ] }})",
+                     shape, layer);
+}
+
+TEST_F(MemoryLimit, ShapesAndParameterCountsThatOverflowNameTheLayer) {
+  struct Case {
+    std::string model, expected;
+  };
+  const std::vector<Case> cases = {
+      {inputThen("[3037000500]", R"("kind": "Dense", "dense": { "units": 3037000500 })"),
+       "layer 'y' (Dense): the weight 'y/kernel' [3037000500, 3037000500] would need more than "
+       "8 EiB"},
+      {inputThen("[9223372036854775807]", R"("kind": "Dense", "dense": { "units": 2 })"),
+       "layer 'x' (InputLayer): one sample of its output (None, 9223372036854775807) would need "
+       "more than 8 EiB"},
+      {inputThen("[4294967296, 4294967296]", R"("kind": "Flatten")"),
+       "layer 'x' (InputLayer): one sample of its output (None, 4294967296, 4294967296)"},
+  };
+  for (const Case& c : cases) {
+    std::string message = errorOf([&] { testing::parseModelJson(c.model, "big.json"); });
+    EXPECT_TRUE(message.starts_with("big.json: ")) << message;
+    EXPECT_NE(message.find(c.expected), std::string::npos) << message;
+  }
+  // Every other product of sizes is checked too.
+  EXPECT_NE(errorOf([] { numElements({int64_t{1} << 32, int64_t{1} << 32}); })
+                .find("the shape [4294967296, 4294967296] has more elements than 64 bits"),
+            std::string::npos);
+  EXPECT_EQ(numElements({3, -1}), -3);  // a batch axis of -1 (Keras's None) stays as it was
+}
+
 TEST_F(MemoryLimit, RefusesABatchWhoseGraphWouldNotFit) {
   testing::ParsedModel parsed = testing::parseModelJson(embeddingModel(1000, 64));
   setMemoryLimit(int64_t{4} << 20);
@@ -113,6 +147,36 @@ TEST(TokenIds, OutOfRangeIdsInRunInputsAreReportedWithTheirFileAndPosition) {
                                  "layer 'embedding' (ids 0 to 39)"),
             std::string::npos)
       << errors;
+}
+
+// The lookups of the Siamese model end up inside fused and folded ops that carry the LSTM's
+// origin ('lstm', 'lstm/folded-embedding'): the message must still name the embedding.
+TEST(TokenIds, OutOfRangeIdsNameTheEmbeddingBehindFusedLookups) {
+  TemporaryDirectory directory;
+  std::string model = directory.path("model.json");
+  testing::writeText(model, testing::smallSiameseModel(40, 8));
+  std::string inputs = directory.path("ids.safetensors");
+  TensorMap tensors;
+  tensors["q1"] = Tensor::fromInts({1, 8}, {1, 2, 3, 4, 5, 6, 7, 8});
+  tensors["q2"] = Tensor::fromInts({1, 8}, {1, 2, 3, 4, 5, 6, 7, 40});
+  writeSafetensors(inputs, tensors);
+
+  for (const char* labels : {"", " --labels dense"}) {
+    std::string errors;
+    if (*labels) {
+      TensorMap withLabels = tensors;
+      withLabels["dense"] = Tensor::fromFloats({1, 1}, {1});
+      writeSafetensors(inputs, withLabels);
+    }
+    EXPECT_EQ(testing::runDlc(fmt::format("run {} --inputs {} -o {}{}", model, inputs,
+                                          directory.path("out.safetensors"), labels),
+                              nullptr, &errors),
+              1);
+    EXPECT_NE(errors.find("input 'q2' at [0, 7]: token id 40 is out of range for layer "
+                          "'embedding' (ids 0 to 39)"),
+              std::string::npos)
+        << labels << ": " << errors;
+  }
 }
 
 }  // namespace

@@ -179,7 +179,8 @@ INSTANTIATE_TEST_SUITE_P(
                                    w["lstm/kernal"] = w.at("lstm/kernel");
                                    w.erase("lstm/kernel");
                                  },
-                                 {"'lstm/kernel' is missing"}},
+                                 {"'lstm/kernel' is missing (the file has 'lstm/kernal', "
+                                  "which is not a weight of this model)"}},
                       BadWeights{"extra_name",
                                  [](TensorMap& w, auto&) { w["lstm/extra"] = w.at("lstm/bias"); },
                                  {"'lstm/extra' is not a weight of this model"}},

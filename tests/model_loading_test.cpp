@@ -2,9 +2,12 @@
 // model, and every kind of bad input is one dlc::Error naming the file, the layer where there is
 // one, and what was expected, through the API and through `dlc summary` (exit status 1, one line
 // on stderr, no crash).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "frontend/model_io.h"
 #include "support/error.h"
@@ -157,6 +160,74 @@ std::vector<BadInput> badInputs() {
          return withInputLength("20000", {"input_question1", "input_question2"});
        },
        {"layer 'lstm' (LSTM)", "at most 10000 steps, got 20000"}},
+      {"options_of_another_kind",
+       ".json",
+       [] {
+         return replaced(exampleJson(), R"("lstm": { "units": 128,)",
+                         R"("dense": { "units": 2 }, "lstm": { "units": 128,)");
+       },
+       {"layer 'lstm' (LSTM)", "has 'dense' options, which only a Dense layer takes"}},
+      // The training section and the text preprocessing, checked against the layers.
+      {"learning_rate_negative",
+       ".json",
+       [] {
+         return replaced(exampleJson(), R"("learning_rate": 0.001)", R"("learning_rate": -1)");
+       },
+       {"training.optimizer.learning_rate must be finite and greater than 0, got -1"}},
+      {"learning_rate_nan",
+       ".json",
+       [] {
+         return replaced(exampleJson(), R"("learning_rate": 0.001)", R"("learning_rate": nan)");
+       },
+       {"training.optimizer.learning_rate must be finite", "got nan"}},
+      {"epsilon_zero",
+       ".json",
+       [] { return replaced(exampleJson(), R"("epsilon": 1e-07)", R"("epsilon": 0)"); },
+       {"training.optimizer.epsilon must be finite and greater than 0, got 0"}},
+      {"beta_1_one",
+       ".json",
+       [] { return replaced(exampleJson(), R"("beta_1": 0.9)", R"("beta_1": 1.0)"); },
+       {"training.optimizer.beta_1 must be finite and in [0, 1), got 1"}},
+      {"batch_size_zero",
+       ".json",
+       [] { return replaced(exampleJson(), R"("batch_size": 64)", R"("batch_size": 0)"); },
+       {"training.batch_size must be at least 1, got 0"}},
+      {"validation_split_one",
+       ".json",
+       [] {
+         return replaced(exampleJson(), R"("validation_split": 0.1)", R"("validation_split": 1)");
+       },
+       {"training.validation_split must be finite and in [0, 1), got 1"}},
+      {"embedding_smaller_than_the_padding_id",
+       ".json",
+       [] { return replaced(exampleJson(), R"("input_dim": 50002)", R"("input_dim": 1000)"); },
+       {"layer 'embedding' (Embedding)", "input_dim is 1000", "ids up to 49999",
+        "padding_value 50001", "at least 50002"}},
+      {"num_words_beyond_the_embedding",
+       ".json",
+       [] { return replaced(exampleJson(), R"("num_words": 50000)", R"("num_words": 60000)"); },
+       {"layer 'embedding' (Embedding)", "input_dim is 50002", "num_words 60000",
+        "at least 60000"}},
+      {"num_words_negative",
+       ".json",
+       [] { return replaced(exampleJson(), R"("num_words": 50000)", R"("num_words": -3)"); },
+       {"preprocessing.num_words must be 0 (keep every word) or positive, got -3"}},
+      {"padding_value_negative",
+       ".json",
+       [] {
+         return replaced(exampleJson(), R"("padding_value": 50001)", R"("padding_value": -1)");
+       },
+       {"preprocessing.padding_value must be a token id (>= 0), got -1"}},
+      {"sequence_length_against_the_inputs",
+       ".json",
+       [] {
+         return replaced(exampleJson(), R"("sequence_length": 20)", R"("sequence_length": 30)");
+       },
+       {"layer 'input_question1' (InputLayer)", "sequence_length is 30", "not i32 (None, 20)"}},
+      {"output_wider_than_the_labels",
+       ".json",
+       [] { return replaced(exampleJson(), R"("units": 1,)", R"("units": 3,)"); },
+       {"layer 'dense' (Dense)", "first output (None, 3)", "must be (None, 1)"}},
       {"newer_format_version_json",
        ".json",
        [] { return replaced(exampleJson(), R"("format_version": 1)", R"("format_version": 2)"); },
@@ -238,7 +309,7 @@ TEST(ModelLoading, BinaryAndJsonFormsLoadTheSameModel) {
   EXPECT_EQ(fromJson.layers.size(), 6u);
 
   // And the JSON that dlc writes reads back as the same model.
-  std::string json = modelToJson(fromBinary);
+  std::string json = modelToJson(fromBinary, "x.json");
   schema::ModelT again = parseModel(std::as_bytes(std::span(json.data(), json.size())), "x.json");
   EXPECT_EQ(serializeModel(again), serializeModel(fromBinary));
 }
@@ -251,6 +322,87 @@ TEST(ModelLoading, ConvertWritesBothFormsOfTheSameModel) {
       0);
   ASSERT_EQ(testing::runDlc("convert " + json + " -o " + binary), 0);
   EXPECT_EQ(testing::readText(binary), exampleBinary());
+}
+
+TEST(ModelLoading, TheJsonFormIsStrictJsonWithEverySettingWritten) {
+  testing::TemporaryDirectory directory;
+  std::string json = directory.path("model.json");
+  ASSERT_EQ(
+      testing::runDlc("convert " + sourcePath("examples/quora_siamese/model.fbs") + " -o " + json),
+      0);
+  nlohmann::json parsed = nlohmann::json::parse(testing::readText(json));  // quoted keys
+  EXPECT_EQ(parsed["format_version"], 1);
+  EXPECT_EQ(parsed["layers"][0]["kind"], "Input");  // a default: written out too
+  EXPECT_EQ(parsed["layers"][0]["input"]["dtype"], "Int32");
+  EXPECT_EQ(parsed["training"]["optimizer"]["kind"], "Adam");
+  EXPECT_EQ(parsed["training"]["epochs"], 3);
+}
+
+/// Runs dlc, expecting exit status 1 and one error line holding every one of `expected`.
+void expectOneErrorLine(const std::string& arguments, const std::vector<std::string>& expected) {
+  std::string errors;
+  EXPECT_EQ(testing::runDlc(arguments, nullptr, &errors), 1) << arguments;
+  EXPECT_EQ(std::count(errors.begin(), errors.end(), '\n'), 1) << errors;
+  for (const std::string& part : expected)
+    EXPECT_NE(errors.find(part), std::string::npos) << "expected '" << part << "' in: " << errors;
+}
+
+TEST(ModelLoading, EveryWriterPicksTheFormFromTheNameAndTheJsonFormHoldsNoWeights) {
+  testing::TemporaryDirectory directory;
+  std::string model = directory.path("small.json"), weights = directory.path("w.safetensors");
+  std::string withWeights = directory.path("with_weights.fbs");
+  testing::writeText(model, testing::smallSiameseModel(40, 8));
+  ASSERT_EQ(testing::runDlc(fmt::format("weights export {} -o {}", model, weights)), 0);
+  ASSERT_EQ(testing::runDlc(fmt::format("weights import {} {} -o {}", model, weights, withWeights)),
+            0);
+
+  const std::string noWeights = "the JSON form holds a model's graph and settings, not tensor data";
+  std::string json = directory.path("out.json");
+  expectOneErrorLine(fmt::format("convert {} -o {}", withWeights, json), {json, noWeights});
+  expectOneErrorLine(fmt::format("weights import {} {} -o {}", model, weights, json),
+                     {json, noWeights});
+  expectOneErrorLine(
+      fmt::format("train {} --data {} --out {}", model, directory.path("pairs.tsv"), json),
+      {json, "name it .fbs"});
+  EXPECT_FALSE(std::filesystem::exists(json));
+
+  std::string text = directory.path("out.txt");
+  for (const std::string& command :
+       {fmt::format("convert {} -o {}", model, text),
+        fmt::format("weights import {} {} -o {}", model, weights, text)})
+    expectOneErrorLine(command, {text, "a model file is named .fbs (the binary form) or .json"});
+  EXPECT_FALSE(std::filesystem::exists(text));
+
+  // A JSON file with tensor data (as earlier versions wrote) says the same when read.
+  std::string handWritten = directory.path("hand.json");
+  std::string source = testing::smallSiameseModel(40, 8);
+  source.replace(
+      source.rfind('}'), 1,
+      R"(, "weights": [{ "name": "dense/bias", "shape": [1], "data": [0, 0, 0, 0] }] })");
+  testing::writeText(handWritten, source);
+  expectOneErrorLine("summary " + handWritten, {handWritten + ": " + noWeights});
+}
+
+TEST(CompileCommand, RefusesAnUnknownPassListingTheKnownOnesAndATrainingStepWithoutAutodiff) {
+  std::string model = sourcePath("examples/quora_siamese/model.json");
+  expectOneErrorLine("compile " + model + " --emit=ir --disable-pass bogus",
+                     {"there is no pass called 'bogus' (the passes: ", "autodiff", "dce"});
+  expectOneErrorLine("compile " + model + " --emit=ir --training --disable-pass autodiff",
+                     {"--disable-pass autodiff: the training step (--training)"});
+}
+
+TEST(CompileCommand, VerboseAndPrintIrAfterAllWorkWithOutputToo) {
+  testing::TemporaryDirectory directory;
+  std::string model = testing::sourcePath("tests/data/golden/siamese_sigmoid.model.json");
+  std::string compiled = directory.path("m.dlc"), errors;
+  ASSERT_EQ(
+      testing::runDlc(fmt::format("compile {} -o {} -v --print-ir-after-all", model, compiled),
+                      nullptr, &errors),
+      0)
+      << errors;
+  EXPECT_NE(errors.find("pass infer-shapes: "), std::string::npos) << errors;
+  EXPECT_NE(errors.find("// IR after dce"), std::string::npos) << errors;
+  EXPECT_TRUE(std::filesystem::exists(compiled));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -61,6 +62,28 @@ TEST(Training, LearnsALearnableToySet) {
   for (size_t i = 0; i < unseen.size(); ++i)
     correct += (probabilities[i] >= 0.5f) == (unseen[i].label >= 0.5f);
   EXPECT_GT(correct, 170);
+}
+
+TEST(Training, ValidationLossIsTheLossTheModelTrainsWith) {
+  std::string json = smallSiameseModel(40, 8);
+  json.replace(json.find(R"("training": {)"), 13, R"("training": { "loss": "MeanSquaredError",)");
+  testing::ParsedModel parsed = testing::parseModelJson(json);
+  TrainOptions options;
+  options.epochs = 1;
+  options.batchSize = 32;
+  options.validationSplit = 0.25;
+  std::vector<QuestionPair> pairs = toyPairs(400, 7);
+  std::vector<EpochResult> epochs =
+      trainModel(parsed.model, parsed.analysis, pairs, options, "toy");
+
+  std::vector<QuestionPair> validation(pairs.begin() + 300, pairs.end());
+  EncodedPairs encoded = PairEncoder(parsed.model, "toy").encode(validation);
+  std::vector<float> predictions = predictProbabilities(parsed.model, parsed.analysis, encoded, 32);
+  double squared = 0;
+  for (size_t i = 0; i < predictions.size(); ++i)
+    squared += std::pow(predictions[i] - encoded.labels[i], 2);
+  ASSERT_EQ(epochs.size(), 1u);
+  EXPECT_NEAR(epochs[0].validationLoss, squared / 100, 1e-5);
 }
 
 class TrainingCli : public ::testing::Test {
@@ -160,6 +183,58 @@ TEST_F(TrainingCli, ADivergingRunStopsWithAClearMessageAndWritesNoModel) {
   EXPECT_NE(errors.find("no model was written"), std::string::npos) << errors;
   EXPECT_FALSE(std::filesystem::exists(trained));
   EXPECT_FALSE(std::filesystem::exists(trained + ".checkpoint"));
+}
+
+TEST_F(TrainingCli, TheModelsTrainingSectionGivesTheDefaultsAndOptionsOverrideThem) {
+  std::string model = directory_.path("settings.json");
+  std::string json = smallSiameseModel(40, 8);
+  json.replace(json.find(R"("training": {)"), 13,
+               R"("training": { "batch_size": 40, "epochs": 2, "validation_split": 0.25,)");
+  testing::writeText(model, json);
+
+  // 400 pairs, 300 of them for training: 7 batches of 40 an epoch.
+  std::string trained = directory_.path("defaults.fbs"), printed, errors;
+  ASSERT_EQ(testing::runDlc(fmt::format("train {} --data {} --out {}", model, data_, trained),
+                            &printed, &errors),
+            0)
+      << errors;
+  EXPECT_NE(printed.find("(25 % held out for validation), batch 40, 2 epochs"), std::string::npos)
+      << printed;
+  EXPECT_NE(printed.find("Epoch 2/2"), std::string::npos) << printed;
+  EXPECT_EQ(loadModel(trained).training->epochs_done, 2);
+  EXPECT_EQ(loadModel(trained).training->steps_done, 14);
+
+  // 360 pairs for training: 7 batches of 50.
+  std::string overridden = directory_.path("overridden.fbs");
+  ASSERT_EQ(testing::runDlc(fmt::format("train {} --data {} --out {} --epochs 1 --batch-size 50 "
+                                        "--validation-split 0.1",
+                                        model, data_, overridden),
+                            &printed, &errors),
+            0)
+      << errors;
+  EXPECT_EQ(loadModel(overridden).training->epochs_done, 1);
+  EXPECT_EQ(loadModel(overridden).training->steps_done, 7);
+
+  // dlc compile builds for the model's batch size unless --batch says otherwise.
+  ASSERT_EQ(testing::runDlc(fmt::format("compile {} --emit=ir-lowered", model), &printed), 0);
+  EXPECT_NE(printed.find("i32[40, 8]"), std::string::npos) << printed;
+  ASSERT_EQ(testing::runDlc(fmt::format("compile {} --emit=ir-lowered --batch 3", model), &printed),
+            0);
+  EXPECT_NE(printed.find("i32[3, 8]"), std::string::npos) << printed;
+}
+
+TEST_F(TrainingCli, ALearningRateThatIsNotAPositiveNumberIsRefused) {
+  for (const char* rate : {"nan", "inf", "-1"}) {
+    std::string trained = directory_.path("trained.fbs"), errors;
+    EXPECT_EQ(testing::runDlc(fmt::format("train {} --data {} --learning-rate {} --out {}", model_,
+                                          data_, rate, trained),
+                              nullptr, &errors),
+              1)
+        << rate;
+    EXPECT_NE(errors.find("--learning-rate must be positive and finite"), std::string::npos)
+        << errors;
+    EXPECT_FALSE(std::filesystem::exists(trained));
+  }
 }
 
 /// Starts `dlc arguments...` with stdout and stderr going to `logPath`; returns its pid.

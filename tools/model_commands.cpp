@@ -1,7 +1,10 @@
 // dlc summary, dlc compile, dlc convert.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <iostream>
+#include <optional>
 #include <set>
 
 #include "codegen/jit.h"
@@ -10,6 +13,7 @@
 #include "ir/printer.h"
 #include "passes/pass.h"
 #include "runtime/compiled_model.h"
+#include "runtime/trainer.h"
 #include "support/error.h"
 #include "support/file_io.h"
 #include "tools/commands.h"
@@ -45,7 +49,7 @@ void addCompileCommand(CLI::App& app) {
   struct Options {
     std::string path, output;
     std::string emit;
-    int64_t batch = 64;
+    std::optional<int64_t> batch;  // default: the model's training.batch_size
     bool training = false;
     bool printAfterAll = false;
     bool verbose = false;
@@ -61,7 +65,9 @@ void addCompileCommand(CLI::App& app) {
                    "Print a stage instead: ir-lowered, ir (after the passes), llvm (the optimized "
                    "LLVM IR), asm")
       ->check(CLI::IsMember({"ir", "ir-lowered", "llvm", "asm"}));
-  command->add_option("--batch", options->batch, "Batch size the graph is built for")
+  command
+      ->add_option("--batch", options->batch,
+                   "Batch size the graph is built for (default: the model's training.batch_size)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   command->add_flag("--training", options->training,
                     "Build the training step: loss, backward pass and optimizer updates");
@@ -75,29 +81,37 @@ void addCompileCommand(CLI::App& app) {
     if (options->noFusion)
       for (const passes::Pass& pass : passes::pipeline())
         if (pass.isFusion) disabled.insert(pass.name);
+    std::vector<std::string> passNames;
+    for (const passes::Pass& pass : passes::pipeline()) passNames.push_back(pass.name);
     for (const std::string& name : options->disabled) {
-      bool known = false;
-      for (const passes::Pass& pass : passes::pipeline()) known |= name == pass.name;
-      if (!known) fail("--disable-pass: there is no pass called '{}'", name);
+      if (std::find(passNames.begin(), passNames.end(), name) == passNames.end())
+        fail("--disable-pass: there is no pass called '{}' (the passes: {})", name,
+             fmt::join(passNames, ", "));
       disabled.insert(name);
     }
+    if (options->training && disabled.count("autodiff"))
+      fail("--disable-pass autodiff: the training step (--training) is built from its gradients");
+    LoadedModel loaded = loadAnalyzedModel(options->path);
+    int64_t batch = options->batch.value_or(modelBatchSize(loaded.model));
     if (!options->output.empty()) {
       if (!options->emit.empty()) fail("give either -o to compile or --emit to print a stage");
+      CompiledModel::Options compileOptions{batch, options->training, disabled};
+      compileOptions.verbose = options->verbose;
+      compileOptions.printAfterAll = options->printAfterAll;
+      compileOptions.log = &std::cerr;
       auto compiled =
-          CompiledModel::compile(options->path, {options->batch, options->training, disabled});
+          CompiledModel::compile(std::move(loaded.model), options->path, compileOptions);
       compiled->save(options->output);
       const codegen::MemoryPlan& plan = compiled->memoryPlan();
       fmt::print(stderr,
                  "compiled {} ({}, batch {}) in {:.0f} ms: {} ops, arena {:.1f} MiB -> {}\n",
-                 options->path, options->training ? "training step" : "inference", options->batch,
+                 options->path, options->training ? "training step" : "inference", batch,
                  1000 * compiled->compileSeconds(), compiled->graph().ops().size(),
                  plan.arenaBytes / 1048576.0, options->output);
       return;
     }
 
-    LoadedModel loaded = loadAnalyzedModel(options->path);
-    ir::Graph graph =
-        lowerModel(loaded.model, loaded.analysis, {options->batch, options->training});
+    ir::Graph graph = lowerModel(loaded.model, loaded.analysis, {batch, options->training});
     if (options->emit == "ir-lowered") {
       fmt::print("{}", ir::printGraph(graph));
       return;
@@ -130,16 +144,14 @@ void addConvertCommand(CLI::App& app) {
   auto output = std::make_shared<std::string>();
   command->add_option("model", *input, "Model file to read (either form)")->required();
   command
-      ->add_option("-o,--output", *output, "File to write: JSON if it ends in .json, else binary")
+      ->add_option("-o,--output", *output,
+                   "File to write: .json for the JSON form (no weights), .fbs for the binary one")
       ->required();
   command->callback([=] {
+    modelFormOf(*output);
     schema::ModelT model = loadModel(*input);
     analyzeModel(model, *input);
-    if (output->ends_with(".json")) {
-      writeFileAtomically(*output, modelToJson(model));
-    } else {
-      saveModel(model, *output);
-    }
+    saveModel(model, *output);
   });
 }
 

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "frontend/model_io.h"
 #include "frontend/summary.h"
 #include "runtime/metrics.h"
 #include "runtime/quora_data.h"
@@ -32,13 +33,17 @@ struct TrainCommandOptions {
   std::string model, data, output, checkpoint;
   bool resume = false;
   TrainOptions train;
-  double learningRate = 0;
 };
 
 void runTraining(TrainCommandOptions& options) {
   if (options.output.empty()) fail("--out: name the trained model file to write");
   std::string checkpoint =
       options.checkpoint.empty() ? options.output + ".checkpoint" : options.checkpoint;
+  // A trained model has weights, which only the binary form holds.
+  for (const std::string& path : {options.output, checkpoint})
+    if (modelFormOf(path) != ModelForm::Binary)
+      fail("{}: a trained model has weights, which the JSON form does not hold: name it .fbs",
+           path);
 
   // --resume starts from the checkpoint when there is one: its weights, optimizer state,
   // tokenizer and progress.
@@ -50,11 +55,12 @@ void runTraining(TrainCommandOptions& options) {
     loaded.model.training->epochs_done = 0;
 
   std::vector<QuestionPair> pairs = readPairs(options.data);
-  if (options.learningRate > 0) options.train.learningRate = options.learningRate;
   options.train.checkpointPath = checkpoint;
   options.train.log = &std::cout;
-  fmt::print("Training on {} pairs ({:.0f} % held out for validation), batch {}\n", pairs.size(),
-             100 * options.train.validationSplit, options.train.batchSize);
+  TrainSettings settings = trainSettings(loaded.model, options.train);
+  fmt::print("Training on {} pairs ({:.0f} % held out for validation), batch {}, {} epoch{}\n",
+             pairs.size(), 100 * settings.validationSplit, settings.batchSize, settings.epochs,
+             settings.epochs == 1 ? "" : "s");
   trainModel(loaded.model, loaded.analysis, pairs, options.train, options.data);
   saveModel(loaded.model, options.output);
   fmt::print("Saved the trained model to {}\n", options.output);
@@ -140,17 +146,16 @@ void addTrainCommand(CLI::App& app) {
                    "Question pairs: TSV as shipped, Quora's TSV or Kaggle's CSV, maybe .gz")
       ->required();
   command->add_option("--out", options->output, "Trained model file to write")->required();
-  command->add_option("--epochs", train.epochs, "Epochs to train")->check(CLI::Range(1, 100000));
-  command->add_option("--batch-size", train.batchSize, "Pairs per batch")
+  command->add_option("--epochs", train.epochs, "Epochs to train (default: the model's)")
+      ->check(CLI::Range(1, 100000));
+  command->add_option("--batch-size", train.batchSize, "Pairs per batch (default: the model's)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
   command
       ->add_option("--validation-split", train.validationSplit,
-                   "Fraction of the last rows held out for validation")
+                   "Fraction of the last rows held out for validation (default: the model's)")
       ->check(CLI::Range(0.0, 0.99));
-  command
-      ->add_option("--learning-rate", options->learningRate,
-                   "Learning rate (default: the model's optimizer setting)")
-      ->check(CLI::PositiveNumber);
+  command->add_option("--learning-rate", train.learningRate,
+                      "Learning rate (default: the model's optimizer setting)");
   command->add_option("--seed", train.seed, "Seed of the initial weights and of the shuffling");
   command->add_option("--steps", train.maxSteps, "Stop after this many batches")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
