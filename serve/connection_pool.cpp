@@ -56,8 +56,7 @@ std::string hostAndPort(const std::string& host, int port) {
   return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
-Connection::Connection(int socket, milliseconds readTimeout)
-    : socket_(socket), readTimeout_(readTimeout) {}
+Connection::Connection(int socket, milliseconds timeout) : socket_(socket), timeout_(timeout) {}
 
 Connection::~Connection() {
   ::shutdown(socket_, SHUT_RDWR);
@@ -66,7 +65,7 @@ Connection::~Connection() {
 
 ssize_t Connection::read(char* data, size_t size) {
   if (!hasBufferedBytes()) {
-    if (pollOne(socket_, POLLIN, readTimeout_) <= 0) return -1;
+    if (pollOne(socket_, POLLIN, timeout_) <= 0) return -1;
     char chunk[4096];
     ssize_t count = ::recv(socket_, chunk, sizeof chunk, 0);
     if (count <= 0) return count < 0 ? -1 : 0;
@@ -82,7 +81,7 @@ ssize_t Connection::read(char* data, size_t size) {
 ssize_t Connection::write(const char* data, size_t size) {
   size_t written = 0;
   while (written < size) {
-    if (pollOne(socket_, POLLOUT, readTimeout_) <= 0) return -1;
+    if (pollOne(socket_, POLLOUT, timeout_) <= 0) return -1;
     ssize_t count = ::send(socket_, data + written, size - written, MSG_NOSIGNAL);
     if (count < 0 && errno != EINTR && errno != EAGAIN) return -1;
     if (count > 0) written += static_cast<size_t>(count);

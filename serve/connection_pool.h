@@ -25,12 +25,13 @@ std::string hostAndPort(const std::string& host, int port);
 /// An accepted socket and the bytes read from it but not consumed yet.
 class Connection {
  public:
-  Connection(int socket, std::chrono::milliseconds readTimeout);
+  /// `timeout`: how long read() and write() wait for the socket.
+  Connection(int socket, std::chrono::milliseconds timeout);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  /// Buffered bytes first, then from the socket, waiting up to the read timeout: the count read,
+  /// Buffered bytes first, then from the socket, waiting up to the timeout: the count read,
   /// 0 at the end of the stream, -1 on an error or a timeout.
   ssize_t read(char* data, size_t size);
   /// All of `data`, or -1.
@@ -51,7 +52,7 @@ class Connection {
 
  private:
   int socket_;
-  std::chrono::milliseconds readTimeout_;
+  std::chrono::milliseconds timeout_;
   std::string buffer_;
   size_t consumed_ = 0;
 };
@@ -61,7 +62,7 @@ struct ConnectionTimeouts {
   std::chrono::milliseconds header{5000};
   /// A kept-alive connection with no new request is closed after this.
   std::chrono::milliseconds idle{2000};
-  /// Between the bytes of a body, and of a header once a worker serves the connection.
+  /// Between the bytes of a body, and for the client to take the answer.
   std::chrono::milliseconds read{5000};
 };
 

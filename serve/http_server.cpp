@@ -178,8 +178,6 @@ HttpServer::HttpServer(Predictor& predictor, std::string_view page, const Server
   server_->setConnections(connections_.get());
   server_->new_task_queue = [] { return new InlineTaskQueue(); };
   server_->set_payload_max_length(options.limits.maxBodyBytes);
-  server_->set_read_timeout(
-      std::chrono::duration_cast<std::chrono::seconds>(options.timeouts.read));
   // Only cpp-httplib's last request on a connection (the 10,000th) says "Connection: close".
   server_->set_keep_alive_max_count(10000);
   server_->set_keep_alive_timeout(
@@ -209,10 +207,11 @@ HttpServer::HttpServer(Predictor& predictor, std::string_view page, const Server
           const_cast<httplib::Request&>(request).set_header("Connection", "close");
           return httplib::Server::HandlerResponse::Handled;
         }
-        // cpp-httplib reads no body for other methods, so it would be taken for the next request.
-        bool takesBody = request.method == "POST" || request.method == "PUT" ||
+        // cpp-httplib reads the body of these methods only; another one's would be taken for
+        // the next request.
+        bool readsBody = request.method == "POST" || request.method == "PUT" ||
                          request.method == "PATCH" || request.method == "DELETE";
-        if (!takesBody && request.has_header("Content-Length") &&
+        if (!readsBody && request.has_header("Content-Length") &&
             request.get_header_value("Content-Length") != "0")
           closeAfterResponse = true;
         return httplib::Server::HandlerResponse::Unhandled;

@@ -374,6 +374,11 @@ TEST(ServeHttp, AWrongLengthIsAnsweredBeforeTheBodyAndClosesTheConnection) {
     EXPECT_NE(response.find("Connection: close"), std::string::npos) << response;
   }
 
+  // A GET's body is not read: the connection closes rather than take it for a request.
+  RawClient getWithBody(server.port());
+  getWithBody.send("GET /healthz HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(statusAndError(getWithBody.receiveUntilClosed()).first, 200);
+
   auto health = server.client().Get("/healthz");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
