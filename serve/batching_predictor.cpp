@@ -1,5 +1,11 @@
 #include "serve/batching_predictor.h"
 
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <limits>
+
 #include "frontend/model_io.h"
 #include "frontend/summary.h"
 #include "runtime/trainer.h"
@@ -32,11 +38,67 @@ void checkTokenizer(const schema::ModelT& model, const std::string& path) {
     fail("{}: the model has no fitted tokenizer (train it with `dlc train` first)", path);
 }
 
+/// The bytes this process has in memory (its resident set); 0 if unknown.
+size_t residentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  size_t pages = 0, resident = 0;
+  if (!(statm >> pages >> resident)) return 0;
+  return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+/// The bytes the machine can still give without swapping (MemAvailable); 0 if unknown.
+size_t availableBytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string name; meminfo >> name;) {
+    size_t kibibytes = 0;
+    if (name == "MemAvailable:" && meminfo >> kibibytes) return kibibytes * 1024;
+    meminfo.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  return 0;
+}
+
+std::string mebibytes(size_t bytes) {
+  return fmt::format("{:.0f} MiB", static_cast<double>(bytes) / (1 << 20));
+}
+
 }  // namespace
+
+void checkSessionsFit(int sessions, int opened, size_t bytesPerSession, size_t availableBytes) {
+  if (bytesPerSession == 0 || availableBytes == 0 || opened >= sessions) return;
+  size_t more = availableBytes / bytesPerSession;
+  if (static_cast<size_t>(sessions - opened) <= more) return;
+  fail(
+      "serve: {} sessions need about {} of memory ({} each), more than the {} available after "
+      "{}; give fewer --sessions (at most {})",
+      sessions, mebibytes(bytesPerSession * static_cast<size_t>(sessions)),
+      mebibytes(bytesPerSession), mebibytes(availableBytes), opened,
+      static_cast<size_t>(opened) + more);
+}
+
+void BatchingPredictor::openSessions(const std::function<std::unique_ptr<CompiledModel>()>& open) {
+  // The first session also pays for what every session shares (the JIT's own state), so the
+  // second one tells what each takes.
+  size_t bytesPerSession = 0;
+  try {
+    for (int i = 0; i < options_.sessions; ++i) {
+      size_t before = residentBytes();
+      models_.push_back(open());
+      size_t after = residentBytes();
+      if (i == 1 && before && after > before) {
+        bytesPerSession = after - before;
+        checkSessionsFit(options_.sessions, 2, bytesPerSession, availableBytes());
+      }
+    }
+  } catch (const std::bad_alloc&) {
+    fail("serve: out of memory after {} of {} sessions{}; give fewer --sessions", models_.size(),
+         options_.sessions,
+         bytesPerSession ? fmt::format(" ({} each)", mebibytes(bytesPerSession)) : "");
+  }
+}
 
 void BatchingPredictor::loadCompiledGraphs(const std::string& path) {
   // The code was compiled for one batch size: the graph's own, or an error if asked for another.
-  for (int i = 0; i < options_.sessions; ++i) models_.push_back(CompiledModel::load(path));
+  openSessions([&] { return CompiledModel::load(path); });
   const CompiledModel& compiled = *models_.front();
   if (compiled.training())
     fail("{}: compiled for training; compile it for inference (without --training)", path);
@@ -58,8 +120,7 @@ BatchingPredictor::BatchingPredictor(const std::string& path, const PredictorOpt
     if (options_.batchSize == 0) options_.batchSize = kDefaultBatchSize;
     CompiledModel::Options compileOptions;
     compileOptions.batchSize = options_.batchSize;
-    for (int i = 0; i < options.sessions; ++i)
-      models_.push_back(CompiledModel::compile(model, path, compileOptions));
+    openSessions([&] { return CompiledModel::compile(model, path, compileOptions); });
   }
   const schema::ModelT& model = models_.front()->model();
 

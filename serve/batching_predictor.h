@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -24,6 +25,10 @@ struct PredictorOptions {
   /// Threads each session computes with.
   int threads = 1;
 };
+
+/// Throws dlc::Error, with the figures, if the sessions still to open after `opened` of them need
+/// more than `availableBytes` at `bytesPerSession` each; a count of 0 bytes is unknown and passes.
+void checkSessionsFit(int sessions, int opened, size_t bytesPerSession, size_t availableBytes);
 
 class BatchingPredictor : public Predictor {
  public:
@@ -54,6 +59,9 @@ class BatchingPredictor : public Predictor {
   };
 
   void loadCompiledGraphs(const std::string& path);
+  /// Opens options_.sessions sessions with `open`, refusing too many from what the second one
+  /// takes in memory rather than running out of it.
+  void openSessions(const std::function<std::unique_ptr<CompiledModel>()>& open);
   void runWorker(CompiledModel& model);
 
   PredictorOptions options_;

@@ -1,6 +1,7 @@
 #include "serve/request_handler.h"
 
 #include <exception>
+#include <variant>
 
 namespace dlc::serve {
 
@@ -35,9 +36,15 @@ std::vector<TextPair> parsePredictBody(std::string_view body, const RequestLimit
                                   " bytes, over the limit of " +
                                   std::to_string(limits.maxBodyBytes)};
 
+  // nlohmann keeps the last of two equal keys; a client that sent two "pairs" meant something.
+  size_t pairsKeys = 0;
+  auto countPairsKeys = [&](int depth, json::parse_event_t event, const json& parsed) {
+    if (depth == 1 && event == json::parse_event_t::key && parsed == "pairs") ++pairsKeys;
+    return true;
+  };
   json document;
   try {
-    document = json::parse(body);
+    document = json::parse(body, countPairsKeys);
   } catch (const json::parse_error& error) {
     // nlohmann's messages start with "[json.exception.parse_error.101] ", which says nothing
     // to a client.
@@ -52,6 +59,7 @@ std::vector<TextPair> parsePredictBody(std::string_view body, const RequestLimit
         400, std::string("expected a JSON object {\"pairs\": [...]}, got ") + document.type_name()};
   for (const auto& [key, value] : document.items())
     if (key != "pairs") throw RefusedRequest{400, "unknown field \"" + key + "\""};
+  if (pairsKeys > 1) throw RefusedRequest{400, "the field \"pairs\" is given more than once"};
   auto pairsField = document.find("pairs");
   if (pairsField == document.end()) throw RefusedRequest{400, "missing field \"pairs\""};
   const json& pairs = *pairsField;
@@ -141,34 +149,48 @@ HttpResponse errorResponse(int status, std::string_view message) {
   return jsonResponse(status, {{"error", std::string(message)}});
 }
 
-HttpResponse handleRequest(const HttpRequest& request, const ServiceContext& context) {
+namespace {
+
+/// The endpoint of a request, or its 404 or 405.
+std::variant<const Endpoint*, HttpResponse> findEndpoint(std::string_view method,
+                                                         std::string_view path) {
   // HEAD is GET without the body, which the HTTP layer leaves out.
-  std::string_view method = request.method == "HEAD" ? std::string_view("GET") : request.method;
+  std::string_view asked = method == "HEAD" ? std::string_view("GET") : method;
   std::string allowed;
   for (const Endpoint& endpoint : kEndpoints) {
-    if (endpoint.path != request.path) continue;
-    if (endpoint.method != method) {
-      allowed += (allowed.empty() ? "" : ", ") + std::string(endpoint.method);
-      continue;
-    }
-    try {
-      return endpoint.serve(request, context);
-    } catch (const std::exception& error) {
-      return errorResponse(500, std::string("internal error: ") + error.what());
-    } catch (...) {
-      return errorResponse(500, "internal error");
-    }
+    if (endpoint.path != path) continue;
+    if (endpoint.method == asked) return &endpoint;
+    allowed += (allowed.empty() ? "" : ", ") + std::string(endpoint.method);
   }
 
   if (allowed.empty())
-    return errorResponse(404, "no such endpoint: " + std::string(request.path) +
+    return errorResponse(404, "no such endpoint: " + std::string(path) +
                                   " (there are GET /, GET /healthz, GET /v1/model and "
                                   "POST /v1/predict)");
-  HttpResponse response =
-      errorResponse(405, std::string(request.method) + " is not allowed on " +
-                             std::string(request.path) + " (use " + allowed + ")");
+  HttpResponse response = errorResponse(405, std::string(method) + " is not allowed on " +
+                                                 std::string(path) + " (use " + allowed + ")");
   response.allow = allowed;
   return response;
+}
+
+}  // namespace
+
+std::optional<HttpResponse> routeError(std::string_view method, std::string_view path) {
+  auto found = findEndpoint(method, path);
+  if (auto* refusal = std::get_if<HttpResponse>(&found)) return std::move(*refusal);
+  return std::nullopt;
+}
+
+HttpResponse handleRequest(const HttpRequest& request, const ServiceContext& context) {
+  auto found = findEndpoint(request.method, request.path);
+  if (auto* refusal = std::get_if<HttpResponse>(&found)) return std::move(*refusal);
+  try {
+    return std::get<const Endpoint*>(found)->serve(request, context);
+  } catch (const std::exception& error) {
+    return errorResponse(500, std::string("internal error: ") + error.what());
+  } catch (...) {
+    return errorResponse(500, "internal error");
+  }
 }
 
 }  // namespace dlc::serve

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -59,6 +60,10 @@ struct ServiceContext {
 /// Answers one request. Errors are 4xx (5xx when the predictor fails) with a JSON body
 /// {"error": "..."}; it never throws, whatever the bytes of the request.
 HttpResponse handleRequest(const HttpRequest& request, const ServiceContext& context);
+
+/// The 404 or 405 that a request with this method and path gets, whatever its body; nothing if
+/// an endpoint takes it.
+std::optional<HttpResponse> routeError(std::string_view method, std::string_view path);
 
 /// A JSON error response, for the errors the HTTP layer detects before the handler runs.
 HttpResponse errorResponse(int status, std::string_view message);

@@ -83,6 +83,7 @@ TEST_F(ServeHandler, RefusesBadPredictRequestsWithAReason) {
       {R"([["a", "b"]])", 400, "expected a JSON object"},
       {R"({})", 400, "missing field \"pairs\""},
       {R"({"pairs": [], "pair": []})", 400, "unknown field \"pair\""},
+      {R"({"pairs": [["a", "b"]], "pairs": []})", 400, "\"pairs\" is given more than once"},
       {R"({"pairs": {"a": "b"}})", 400, "\"pairs\": expected an array, got object"},
       {R"({"pairs": ["a", "b"]})", 400, "pairs[0]: expected an array of two strings, got string"},
       {R"({"pairs": [["a", "b", "c"]]})", 400, "got an array of 3"},
@@ -138,6 +139,18 @@ TEST_F(ServeHandler, UnknownPathsAndWrongMethods) {
   EXPECT_EQ(wrongMethod.allow, "POST");
   EXPECT_NE(errorOf(wrongMethod).find("use POST"), std::string::npos);
   EXPECT_EQ(send("DELETE", "/").allow, "GET");
+}
+
+TEST_F(ServeHandler, RouteErrorsNeedNoBody) {
+  EXPECT_FALSE(routeError("POST", "/v1/predict"));
+  EXPECT_FALSE(routeError("HEAD", "/healthz"));
+  std::optional<HttpResponse> wrongMethod = routeError("PUT", "/healthz");
+  ASSERT_TRUE(wrongMethod);
+  EXPECT_EQ(wrongMethod->status, 405);
+  EXPECT_EQ(wrongMethod->allow, "GET");
+  std::optional<HttpResponse> missing = routeError("POST", "/v2/predict");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
 }
 
 TEST_F(ServeHandler, ErrorBodiesStayValidJsonWhateverTheRequestBytes) {

@@ -1,11 +1,14 @@
 // `dlc serve` over loopback, on a small trained model: the answers match the compiled model's,
 // concurrent clients each get their own, bad requests get JSON errors while the server goes on,
 // and the command prints its port and stops cleanly on SIGTERM.
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -78,7 +81,9 @@ std::string ServeOverLoopback::modelPath_;
 class RunningServer {
  public:
   RunningServer(Predictor& predictor, RequestLimits limits = {})
-      : server_(predictor, "<html>page</html>", {.port = 0, .limits = limits, .log = nullptr}),
+      : RunningServer(predictor, ServerOptions{.port = 0, .limits = limits, .log = nullptr}) {}
+  RunningServer(Predictor& predictor, const ServerOptions& options)
+      : server_(predictor, "<html>page</html>", options),
         port_(server_.bind()),
         thread_([this] { server_.serve(); }) {}
   ~RunningServer() {
@@ -86,6 +91,7 @@ class RunningServer {
     thread_.join();
   }
   httplib::Client client() const { return httplib::Client("127.0.0.1", port_); }
+  int port() const { return port_; }
 
  private:
   HttpServer server_;
@@ -251,6 +257,204 @@ TEST_F(ServeOverLoopback, LargeBodiesUpToTheDefaultLimit) {
   EXPECT_EQ(health->status, 200);
 }
 
+/// A stand-in model for the tests of the HTTP layer alone: every pair gets 0.5.
+class HalfPredictor : public Predictor {
+ public:
+  std::vector<float> predict(const std::vector<TextPair>& pairs) override {
+    return std::vector<float>(pairs.size(), 0.5f);
+  }
+  json describe() const override { return {{"name", "half"}}; }
+};
+
+/// A TCP client that sends bytes as they are, complete requests or not.
+class RawClient {
+ public:
+  explicit RawClient(int port, const char* host = "127.0.0.1") {
+    sockaddr_storage address = {};
+    socklen_t length = 0;
+    if (std::string_view(host).find(':') != std::string_view::npos) {
+      auto& ipv6 = reinterpret_cast<sockaddr_in6&>(address);
+      ipv6.sin6_family = AF_INET6;
+      ipv6.sin6_port = htons(static_cast<uint16_t>(port));
+      inet_pton(AF_INET6, host, &ipv6.sin6_addr);
+      length = sizeof ipv6;
+    } else {
+      auto& ipv4 = reinterpret_cast<sockaddr_in&>(address);
+      ipv4.sin_family = AF_INET;
+      ipv4.sin_port = htons(static_cast<uint16_t>(port));
+      inet_pton(AF_INET, host, &ipv4.sin_addr);
+      length = sizeof ipv4;
+    }
+    socket_ = ::socket(address.ss_family, SOCK_STREAM, 0);
+    EXPECT_EQ(connect(socket_, reinterpret_cast<sockaddr*>(&address), length), 0);
+  }
+  ~RawClient() { close(socket_); }
+
+  void send(std::string_view bytes) {
+    EXPECT_EQ(::send(socket_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bytes.size()));
+  }
+
+  /// What the server sends until it closes the connection; "" if it sends nothing for `seconds`.
+  std::string receiveUntilClosed(int seconds = 10) {
+    std::string received;
+    while (true) {
+      pollfd ready = {socket_, POLLIN, 0};
+      if (poll(&ready, 1, seconds * 1000) <= 0) return "";
+      char chunk[4096];
+      ssize_t count = recv(socket_, chunk, sizeof chunk, 0);
+      if (count <= 0) return received;
+      received.append(chunk, static_cast<size_t>(count));
+    }
+  }
+
+ private:
+  int socket_ = -1;
+};
+
+/// The status of a raw HTTP response, and the error its JSON body carries.
+std::pair<int, std::string> statusAndError(const std::string& response) {
+  if (response.size() < 12 || !response.starts_with("HTTP/1.1 ")) return {0, response};
+  size_t body = response.find("\r\n\r\n");
+  json error = json::parse(response.substr(body + 4), nullptr, false);
+  return {std::stoi(response.substr(9, 3)),
+          error.is_object() ? error.value("error", "") : response.substr(body + 4)};
+}
+
+/// Long enough that a test waiting for one of them would fail instead.
+constexpr ConnectionTimeouts kPatientTimeouts = {.header = std::chrono::seconds(60),
+                                                 .idle = std::chrono::seconds(60),
+                                                 .read = std::chrono::seconds(60)};
+
+TEST(ServeHttp, ASecondServerOnAPortInUseFails) {
+  HalfPredictor predictor;
+  RunningServer first(predictor);
+  HttpServer second(predictor, "", {.port = first.port(), .log = nullptr});
+  try {
+    second.bind();
+    ADD_FAILURE() << "two servers listen on port " << first.port();
+  } catch (const Error& error) {
+    EXPECT_EQ(
+        std::string(error.what()),
+        fmt::format("serve: cannot listen on 127.0.0.1:{}: Address already in use", first.port()));
+  }
+}
+
+TEST(ServeHttp, AWrongLengthIsAnsweredBeforeTheBodyAndClosesTheConnection) {
+  HalfPredictor predictor;
+  RunningServer server(
+      predictor,
+      {.port = 0, .limits = {.maxBodyBytes = 1024}, .timeouts = kPatientTimeouts, .log = nullptr});
+  struct Case {
+    std::string headers;
+    int status;
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      {"POST /v1/predict HTTP/1.1\r\nContent-Length: -5\r\n", 400,
+       "Content-Length must be a number of bytes, got \"-5\""},
+      {"POST /v1/predict HTTP/1.1\r\nContent-Length: 12abc\r\n", 400, "got \"12abc\""},
+      {"POST /v1/predict HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n", 400,
+       "a number of bytes"},
+      {"POST /v1/predict HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n", 400,
+       "more than one Content-Length"},
+      {"POST /v1/predict HTTP/1.1\r\nContent-Length: 5000\r\n", 413, "over the limit of 1024"},
+      {"POST /v1/predict HTTP/1.1\r\n", 411,
+       "POST /v1/predict needs a body with a Content-Length header"},
+      {"PUT /healthz HTTP/1.1\r\n", 405, "use GET"},
+  };
+  for (const Case& wrong : cases) {
+    // The body is never sent: the answer must not wait for it.
+    RawClient client(server.port());
+    client.send(wrong.headers + "Host: test\r\nContent-Type: application/json\r\n\r\n");
+    std::string response = client.receiveUntilClosed();
+    auto [status, error] = statusAndError(response);
+    EXPECT_EQ(status, wrong.status) << wrong.headers << " -> " << response;
+    EXPECT_NE(error.find(wrong.reason), std::string::npos) << wrong.headers << " -> " << response;
+    EXPECT_NE(response.find("Connection: close"), std::string::npos) << response;
+  }
+
+  // A GET's body is not read: the connection closes rather than take it for a request.
+  RawClient getWithBody(server.port());
+  getWithBody.send("GET /healthz HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(statusAndError(getWithBody.receiveUntilClosed()).first, 200);
+
+  auto health = server.client().Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST(ServeHttp, SlowClientsDoNotHoldUpTheOthers) {
+  HalfPredictor predictor;
+  RunningServer server(
+      predictor, {.port = 0, .connectionThreads = 2, .timeouts = kPatientTimeouts, .log = nullptr});
+  // Twice as many clients as threads, each with half a header.
+  std::vector<std::unique_ptr<RawClient>> slow;
+  for (int i = 0; i < 4; ++i) {
+    slow.push_back(std::make_unique<RawClient>(server.port()));
+    slow.back()->send("GET /healthz HTTP/1.1\r\nHost: sl");
+  }
+
+  httplib::Client client = server.client();
+  client.set_read_timeout(10);
+  for (int i = 0; i < 8; ++i) {
+    auto health = client.Get("/healthz");
+    ASSERT_TRUE(health) << "request " << i;
+    EXPECT_EQ(health->status, 200);
+  }
+
+  // A slow client that ends its header is served too.
+  slow[0]->send("ow\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(statusAndError(slow[0]->receiveUntilClosed()).first, 200);
+}
+
+TEST(ServeHttp, GarbageIsAnsweredAndLoggedWithItsLineAndClient) {
+  HalfPredictor predictor;
+  std::FILE* log = std::tmpfile();
+  ASSERT_NE(log, nullptr);
+  {
+    RunningServer server(predictor, {.port = 0, .timeouts = kPatientTimeouts, .log = log});
+    RawClient client(server.port());
+    client.send("hello there\r\n\r\n");
+    auto [status, error] = statusAndError(client.receiveUntilClosed());
+    EXPECT_EQ(status, 400);
+    EXPECT_NE(error.find("malformed HTTP request"), std::string::npos) << error;
+  }
+  std::rewind(log);
+  std::string logged(4096, '\0');
+  logged.resize(std::fread(logged.data(), 1, logged.size(), log));
+  std::fclose(log);
+  EXPECT_TRUE(std::regex_search(
+      logged, std::regex(R"(Z - - 400 [0-9.]+ ms \(malformed request line "hello there" from )"
+                         R"(127\.0\.0\.1:[0-9]+\)\n)")))
+      << logged;
+}
+
+TEST(ServeHttp, ListensOnIpv6) {
+  EXPECT_EQ(serverUrl("::1", 8080), "http://[::1]:8080/");
+  EXPECT_EQ(serverUrl("127.0.0.1", 80), "http://127.0.0.1:80/");
+
+  HalfPredictor predictor;
+  RunningServer server(predictor, {.host = "::1", .port = 0, .log = nullptr});
+  RawClient client(server.port(), "::1");
+  client.send("GET /healthz HTTP/1.1\r\nHost: [::1]\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(statusAndError(client.receiveUntilClosed()).first, 200);
+}
+
+TEST(ServeSessions, TooManyAreRefusedWithTheFigures) {
+  constexpr size_t kMebibyte = size_t{1} << 20;
+  EXPECT_NO_THROW(checkSessionsFit(8, 2, 150 * kMebibyte, 1000 * kMebibyte));
+  EXPECT_NO_THROW(checkSessionsFit(64, 2, 0, 1000 * kMebibyte));  // unknown: left to the system
+  try {
+    checkSessionsFit(64, 2, 150 * kMebibyte, 1000 * kMebibyte);
+    ADD_FAILURE() << "64 sessions of 150 MiB fit in 1000 MiB";
+  } catch (const Error& error) {
+    EXPECT_EQ(std::string(error.what()),
+              "serve: 64 sessions need about 9600 MiB of memory (150 MiB each), more than the "
+              "1000 MiB available after 2; give fewer --sessions (at most 8)");
+  }
+}
+
 /// `dlc serve` as a child process whose standard output is read line by line.
 class ServeProcess {
  public:
@@ -332,6 +536,23 @@ TEST_F(ServeOverLoopback, TheCommandPrintsItsPortLogsEachRequestAndStopsOnSignal
 
     EXPECT_EQ(process.stop(signal), 0) << strsignal(signal);
   }
+}
+
+TEST_F(ServeOverLoopback, TheCommandPrintsAnIpv6UrlAndASecondOneOnItsPortFails) {
+  ServeProcess process({"serve", modelPath_, "--host", "::1", "--port", "0"});
+  std::string banner = process.readLine();
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(banner, match, std::regex("http://\\[::1\\]:(\\d+)/"))) << banner;
+
+  std::string errors;
+  EXPECT_EQ(
+      testing::runDlc(fmt::format("serve {} --host ::1 --port {}", modelPath_, match[1].str()),
+                      nullptr, &errors),
+      1);
+  EXPECT_EQ(errors, fmt::format("dlc: error: serve: cannot listen on [::1]:{}: Address already "
+                                "in use\n",
+                                match[1].str()));
+  EXPECT_EQ(process.stop(SIGTERM), 0);
 }
 
 TEST(DlcServe, AModelWithoutATokenizerIsOneErrorLine) {

@@ -58,8 +58,8 @@ void serveModel(ServeOptions options) {
   });
 
   // Tests and scripts read the port from this line.
-  fmt::print("dlc serve: {} on http://{}:{}/ (batch {}, {} session{}, {} thread{})\n",
-             options.model, options.server.host, port, predictor.batchSize(),
+  fmt::print("dlc serve: {} on {} (batch {}, {} session{}, {} thread{})\n", options.model,
+             serve::serverUrl(options.server.host, port), predictor.batchSize(),
              options.predictor.sessions, options.predictor.sessions == 1 ? "" : "s",
              options.predictor.threads, options.predictor.threads == 1 ? "" : "s");
   std::fflush(stdout);
