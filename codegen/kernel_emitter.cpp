@@ -330,6 +330,8 @@ void emitParallel(Emitter& e, const std::vector<Value*>& arguments, int64_t unit
 
 /// Below this many elements an update runs in one piece: splitting costs more than it saves.
 constexpr int64_t kParallelElements = 1 << 16;
+/// The same for an LSTM cell (batch x units), whose elements cost a few exponentials each.
+constexpr int64_t kParallelCellElements = 1 << 12;
 
 /// C = A·B (or Aᵀ·B) for row-major A (M x K, or K x M) and B (K x N), N a multiple of 16,
 /// without BLAS: tiles of up to 4 rows by 64 columns of C are summed over k in vector registers,
@@ -889,43 +891,54 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
       auto recurrent = static_cast<ir::Activation>(attributes.getInt("recurrent_activation"));
       int64_t batch = shapeOf(1)[0], units = shapeOf(1)[1];
       bool backward = op.kind == OpKind::FusedLstmCellGrad;
-      e.loop(batch, [&](Value* row) {
-        Value* gates = b.CreateMul(row, e.index(4 * units));
-        Value* state = b.CreateMul(row, e.index(units));
-        Value* packed = b.CreateMul(row, e.index((backward ? 5 : 2) * units));
-        Value* incoming = b.CreateMul(row, e.index(2 * units));
-        e.loop(units, [&](Value* unit) {
-          auto gate = [&](int64_t index) {
-            return e.load(in[0], b.CreateAdd(gates, b.CreateAdd(unit, e.index(index * units))));
-          };
-          Value *zi = gate(0), *zf = gate(1), *zc = gate(2), *zo = gate(3);
-          Value* i = e.activate(recurrent, zi);
-          Value* f = e.activate(recurrent, zf);
-          Value* g = e.activate(activation, zc);
-          Value* o = e.activate(recurrent, zo);
-          Value* c = e.load(in[1], b.CreateAdd(state, unit));
-          Value* next = b.CreateFAdd(b.CreateFMul(f, c), b.CreateFMul(i, g));
-          Value* squashed = e.activate(activation, next);
-          auto storeAt = [&](Value* value, int64_t column) {
-            e.store(value, out, b.CreateAdd(packed, b.CreateAdd(unit, e.index(column * units))));
-          };
-          if (!backward) {
-            storeAt(b.CreateFMul(o, squashed), 0);
-            storeAt(next, 1);
-            return;
-          }
-          Value* dh = e.load(in[2], b.CreateAdd(incoming, unit));
-          Value* dcarried = e.load(in[2], b.CreateAdd(incoming, b.CreateAdd(unit, e.index(units))));
-          Value* dnext = b.CreateFAdd(
-              dcarried,
-              b.CreateFMul(b.CreateFMul(dh, o), e.derivative(activation, next, squashed)));
-          storeAt(b.CreateFMul(b.CreateFMul(dnext, g), e.derivative(recurrent, zi, i)), 0);
-          storeAt(b.CreateFMul(b.CreateFMul(dnext, c), e.derivative(recurrent, zf, f)), 1);
-          storeAt(b.CreateFMul(b.CreateFMul(dnext, i), e.derivative(activation, zc, g)), 2);
-          storeAt(b.CreateFMul(b.CreateFMul(dh, squashed), e.derivative(recurrent, zo, o)), 3);
-          storeAt(b.CreateFMul(dnext, f), 4);
+      // Rows [begin, end) of the batch, from the kernel's pointers `in` (the result last).
+      auto cellRows = [&](Emitter& e, const std::vector<Value*>& in, Value* begin, Value* end) {
+        auto& b = e.b();
+        Value* out = in.back();
+        e.loopRange(begin, end, [&](Value* row) {
+          Value* gates = b.CreateMul(row, e.index(4 * units));
+          Value* state = b.CreateMul(row, e.index(units));
+          Value* packed = b.CreateMul(row, e.index((backward ? 5 : 2) * units));
+          Value* incoming = b.CreateMul(row, e.index(2 * units));
+          e.loop(units, [&](Value* unit) {
+            auto gate = [&](int64_t index) {
+              return e.load(in[0], b.CreateAdd(gates, b.CreateAdd(unit, e.index(index * units))));
+            };
+            Value *zi = gate(0), *zf = gate(1), *zc = gate(2), *zo = gate(3);
+            Value* i = e.activate(recurrent, zi);
+            Value* f = e.activate(recurrent, zf);
+            Value* g = e.activate(activation, zc);
+            Value* o = e.activate(recurrent, zo);
+            Value* c = e.load(in[1], b.CreateAdd(state, unit));
+            Value* next = b.CreateFAdd(b.CreateFMul(f, c), b.CreateFMul(i, g));
+            Value* squashed = e.activate(activation, next);
+            auto storeAt = [&](Value* value, int64_t column) {
+              e.store(value, out, b.CreateAdd(packed, b.CreateAdd(unit, e.index(column * units))));
+            };
+            if (!backward) {
+              storeAt(b.CreateFMul(o, squashed), 0);
+              storeAt(next, 1);
+              return;
+            }
+            Value* dh = e.load(in[2], b.CreateAdd(incoming, unit));
+            Value* dcarried =
+                e.load(in[2], b.CreateAdd(incoming, b.CreateAdd(unit, e.index(units))));
+            Value* dnext = b.CreateFAdd(
+                dcarried,
+                b.CreateFMul(b.CreateFMul(dh, o), e.derivative(activation, next, squashed)));
+            storeAt(b.CreateFMul(b.CreateFMul(dnext, g), e.derivative(recurrent, zi, i)), 0);
+            storeAt(b.CreateFMul(b.CreateFMul(dnext, c), e.derivative(recurrent, zf, f)), 1);
+            storeAt(b.CreateFMul(b.CreateFMul(dnext, i), e.derivative(activation, zc, g)), 2);
+            storeAt(b.CreateFMul(b.CreateFMul(dh, squashed), e.derivative(recurrent, zo, o)), 3);
+            storeAt(b.CreateFMul(dnext, f), 4);
+          });
         });
-      });
+      };
+      // Rows shared out over the pool when there are enough of them to pay for it.
+      if (batch * units >= kParallelCellElements)
+        emitParallel(e, in, batch, cellRows);
+      else
+        cellRows(e, in, e.index(0), e.index(batch));
       break;
     }
     case OpKind::FusedDotDense: {
