@@ -659,6 +659,29 @@ void emitFusedGather(Emitter& e, llvm::Module& module, const ir::Op& op,
   if (remainder > 0) tileAt(e.index(fullTiles * tileRows), remainder);
 }
 
+/// Copies between a tensor of shape `piece` and the block of a larger tensor of shape `whole`
+/// that starts at `start` along `axis` (the shapes agree elsewhere): into the whole if
+/// `intoWhole`, out of it otherwise. Each index before the axis is one contiguous run of floats
+/// on both sides, copied as such.
+void copyBlock(Emitter& e, Value* piece, Value* whole, const Shape& pieceShape,
+               const Shape& wholeShape, int64_t axis, int64_t start, bool intoWhole) {
+  auto& b = e.b();
+  int64_t rows = 1, inner = 1;
+  for (int64_t k = 0; k < axis; ++k) rows *= pieceShape[k];
+  for (size_t k = axis + 1; k < pieceShape.size(); ++k) inner *= pieceShape[k];
+  int64_t run = pieceShape[axis] * inner, wholeStride = wholeShape[axis] * inner;
+  if (run == 0) return;
+  e.loop(rows, [&](Value* row) {
+    Value* pieceAt = e.at(piece, b.CreateMul(row, e.index(run)));
+    Value* wholeAt =
+        e.at(whole, b.CreateAdd(b.CreateMul(row, e.index(wholeStride)), e.index(start * inner)));
+    if (intoWhole)
+      e.copy(wholeAt, pieceAt, run);
+    else
+      e.copy(pieceAt, wholeAt, run);
+  });
+}
+
 }  // namespace
 
 KernelEmitter::KernelEmitter(llvm::Module& module, const ir::Graph& graph, bool tiledMatMul)
@@ -825,28 +848,20 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
     }
     case OpKind::Slice: {
       int64_t axis = normalizedAxis(attributes.getInt("axis"), outShape.size());
-      Shape inStrides = stridesOf(shapeOf(0));
-      e.nest(outShape, {stridesOf(outShape), inStrides},
-             {0, attributes.getInt("start") * inStrides[axis]},
-             [&](const auto& offsets) { e.store(e.load(in[0], offsets[1]), out, offsets[0]); });
+      copyBlock(e, out, in[0], outShape, shapeOf(0), axis, attributes.getInt("start"), false);
       break;
     }
     case OpKind::Pad: {
       int64_t axis = normalizedAxis(attributes.getInt("axis"), outShape.size());
-      Shape outStrides = stridesOf(outShape);
       e.zero(out, outElements);
-      e.nest(shapeOf(0), {stridesOf(shapeOf(0)), outStrides},
-             {0, attributes.getInt("before") * outStrides[axis]},
-             [&](const auto& offsets) { e.store(e.load(in[0], offsets[0]), out, offsets[1]); });
+      copyBlock(e, in[0], out, shapeOf(0), outShape, axis, attributes.getInt("before"), true);
       break;
     }
     case OpKind::Concat: {
       int64_t axis = normalizedAxis(attributes.getInt("axis"), outShape.size());
-      Shape outStrides = stridesOf(outShape);
       int64_t start = 0;
       for (size_t k = 0; k < op.operands.size(); ++k) {
-        e.nest(shapeOf(k), {stridesOf(shapeOf(k)), outStrides}, {0, start * outStrides[axis]},
-               [&](const auto& offsets) { e.store(e.load(in[k], offsets[0]), out, offsets[1]); });
+        copyBlock(e, in[k], out, shapeOf(k), outShape, axis, start, true);
         start += shapeOf(k)[axis];
       }
       break;
