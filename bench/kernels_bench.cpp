@@ -130,6 +130,37 @@ BENCHMARK(BM_GatherScatter)
     ->ArgsProduct({{kJit, kReference}, {0, 1}})
     ->ArgNames({"executor", "scatter"});
 
+// The embedding lookup fused with the LSTM's input projection, as one branch of a batch of 64
+// has it: table[ids] · W (1280 x 128 · 128 x 512), its weight gradient table[ids]ᵀ · dz and the
+// table's gradient scatter_add(ids, dz · Wᵀ); on 1 or 2 threads.
+void BM_FusedGather(benchmark::State& state) {
+  int64_t form = state.range(1);
+  ir::Graph graph("fused_gather");
+  ir::ValueId ids = graph.addInput("ids", {DType::Int32, {64, 20}});
+  ir::ValueId table = graph.addWeight("table", {DType::Float32, {50002, 128}}, true);
+  ir::ValueId dz = graph.addInput("dz", {DType::Float32, {1280, 512}});
+  ir::ValueId kernel = graph.addWeight("kernel", {DType::Float32, {128, 512}}, true);
+  ir::ValueId result;
+  if (form == 0) {
+    result = graph.addOp(ir::OpKind::FusedGatherMatMul, {table, ids, kernel});
+  } else if (form == 1) {
+    result =
+        graph.addOp(ir::OpKind::FusedGatherMatMul, {table, ids, dz}, {{"transpose_a", int64_t{1}}});
+  } else {
+    result = graph.addOp(ir::OpKind::FusedMatMulScatterAdd, {ids, dz, kernel},
+                         {{"rows", int64_t{50002}}});
+  }
+  graph.addOutput("out", result);
+  codegen::setThreadCount(static_cast<int>(state.range(2)));
+  runGraph(state, graph,
+           {{"ids", randomIds({64, 20}, 50002, 5)}, {"dz", randomFloats({1280, 512}, 6)}},
+           2.0 * 1280 * 128 * 512);
+  codegen::setThreadCount(1);
+}
+BENCHMARK(BM_FusedGather)
+    ->ArgsProduct({{kJit, kJitBlas}, {0, 1, 2}, {1, 2}})
+    ->ArgNames({"executor", "form", "threads"});
+
 // Dense Adam over the embedding table: the optimizer step's memory traffic.
 void BM_AdamUpdate(benchmark::State& state) {
   ir::Graph graph("adam");

@@ -21,11 +21,12 @@ struct JitOptions {
   /// Matrix products in generated tiled kernels where they apply; false: all through BLAS.
   bool tiledMatMul = true;
   /// Time every op of every run into the process-wide opProfile() (a diagnostic: one
-  /// profiled graph at a time, one thread).
+  /// profiled graph at a time, one calling thread; CPU time of that thread).
   bool profile = false;
 };
 
-/// Seconds spent in each op (by index in the graph) of profiled runs since the last reset.
+/// CPU seconds of the calling thread in each op (by index in the graph) of profiled runs since
+/// the last reset.
 std::vector<double>& opProfile();
 
 /// Whether executors fill their arena with NaNs before every run, so that a kernel reading a

@@ -324,7 +324,9 @@ void emitParallel(Emitter& e, const std::vector<Value*>& arguments, int64_t unit
     pb.CreateRetVoid();
   }
 
-  auto* array = b.CreateAlloca(llvm::ArrayType::get(ptr, arguments.size()));
+  // In the entry block: a kernel may start parallel work inside a loop.
+  llvm::IRBuilder<> entry(&kernel->getEntryBlock(), kernel->getEntryBlock().begin());
+  auto* array = entry.CreateAlloca(llvm::ArrayType::get(ptr, arguments.size()));
   for (size_t k = 0; k < arguments.size(); ++k)
     b.CreateStore(arguments[k], b.CreateInBoundsGEP(ptr, array, e.index(k)));
   llvm::FunctionCallee parallelFor = module.getOrInsertFunction(
@@ -334,6 +336,8 @@ void emitParallel(Emitter& e, const std::vector<Value*>& arguments, int64_t unit
 
 /// Below this many elements an update runs in one piece: splitting costs more than it saves.
 constexpr int64_t kParallelElements = 1 << 16;
+/// The same for an LSTM cell (batch x units), whose elements cost a few exponentials each.
+constexpr int64_t kParallelCellElements = 1 << 12;
 
 /// C = A·B (or Aᵀ·B) for row-major A (M x K, or K x M) and B (K x N), N a multiple of 16,
 /// without BLAS: tiles of up to 4 rows by 64 columns of C are summed over k in vector registers,
@@ -341,22 +345,44 @@ constexpr int64_t kParallelElements = 1 << 16;
 /// by. The LSTM's products are small and skinny (K = 128 or 64): BLAS spends more on packing B
 /// and on waking its threads than it gains from its larger tiles there. With more than one
 /// column block the blocks are shared out over the thread pool.
+///
+/// With `ids` (A·B only), A is gathered: its rows are rows ids[i] of the table `a`, read in
+/// place, so that an embedding lookup costs no copy. With `accumulate`, C += A·B.
 struct TiledProduct {
   static constexpr int64_t kLanes = 16, kMaxRows = 4;
   int64_t m, k, n;
   bool transposeA;
+  bool accumulate = false;
 
   /// One tile: `rows` rows from `row`, `vectors` x 16 columns from `column`.
-  void tile(Emitter& e, Value* a, Value* b, Value* c, Value* row, Value* column, int64_t rows,
-            int64_t vectors) const {
+  void tile(Emitter& e, Value* a, Value* b, Value* c, Value* ids, Value* row, Value* column,
+            int64_t rows, int64_t vectors) const {
     auto& builder = e.b();
     auto* vector = llvm::FixedVectorType::get(e.f32(), kLanes);
     llvm::Function* function = builder.GetInsertBlock()->getParent();
     llvm::IRBuilder<> entry(&function->getEntryBlock(), function->getEntryBlock().begin());
+    auto cAt = [&](int64_t r, int64_t v) {
+      Value* offset =
+          builder.CreateAdd(builder.CreateMul(builder.CreateAdd(row, e.index(r)), e.index(n)),
+                            builder.CreateAdd(column, e.index(v * kLanes)));
+      return builder.CreateInBoundsGEP(e.f32(), c, offset);
+    };
     std::vector<llvm::AllocaInst*> sums;
-    for (int64_t index = 0; index < rows * vectors; ++index)
-      sums.push_back(entry.CreateAlloca(vector));
-    for (llvm::AllocaInst* sum : sums) builder.CreateStore(llvm::ConstantFP::get(vector, 0.0), sum);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t v = 0; v < vectors; ++v) {
+        sums.push_back(entry.CreateAlloca(vector));
+        Value* start =
+            accumulate
+                ? static_cast<Value*>(builder.CreateAlignedLoad(vector, cAt(r, v), llvm::Align(4)))
+                : llvm::ConstantFP::get(vector, 0.0);
+        builder.CreateStore(start, sums.back());
+      }
+    // Where each row of A starts (A·B): its row of the table when gathered.
+    std::vector<Value*> aStarts;
+    for (int64_t r = 0; r < rows && !transposeA; ++r) {
+      Value* aRow = builder.CreateAdd(row, e.index(r));
+      aStarts.push_back(builder.CreateMul(ids ? e.loadId(ids, aRow) : aRow, e.index(k)));
+    }
     e.loop(k, [&](Value* inner) {
       std::vector<Value*> bRow;
       Value* bStart = builder.CreateAdd(builder.CreateMul(inner, e.index(n)), column);
@@ -368,7 +394,7 @@ struct TiledProduct {
       for (int64_t r = 0; r < rows; ++r) {
         Value* aRow = builder.CreateAdd(row, e.index(r));
         Value* aOffset = transposeA ? builder.CreateAdd(builder.CreateMul(inner, e.index(m)), aRow)
-                                    : builder.CreateAdd(builder.CreateMul(aRow, e.index(k)), inner);
+                                    : builder.CreateAdd(aStarts[r], inner);
         Value* aValue = builder.CreateVectorSplat(kLanes, e.load(a, aOffset));
         for (int64_t v = 0; v < vectors; ++v) {
           llvm::AllocaInst* sum = sums[r * vectors + v];
@@ -380,34 +406,33 @@ struct TiledProduct {
       }
     });
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t v = 0; v < vectors; ++v) {
-        Value* offset =
-            builder.CreateAdd(builder.CreateMul(builder.CreateAdd(row, e.index(r)), e.index(n)),
-                              builder.CreateAdd(column, e.index(v * kLanes)));
-        builder.CreateAlignedStore(builder.CreateLoad(vector, sums[r * vectors + v]),
-                                   builder.CreateInBoundsGEP(e.f32(), c, offset), llvm::Align(4));
-      }
+      for (int64_t v = 0; v < vectors; ++v)
+        builder.CreateAlignedStore(builder.CreateLoad(vector, sums[r * vectors + v]), cAt(r, v),
+                                   llvm::Align(4));
   }
 
   /// All rows of one column block: by 4, then the remaining rows in one narrower tile.
-  void columnBlock(Emitter& e, Value* a, Value* b, Value* c, Value* column, int64_t vectors) const {
+  void columnBlock(Emitter& e, Value* a, Value* b, Value* c, Value* ids, Value* column,
+                   int64_t vectors) const {
     e.loop(m / kMaxRows, [&](Value* block) {
-      tile(e, a, b, c, e.b().CreateMul(block, e.index(kMaxRows)), column, kMaxRows, vectors);
+      tile(e, a, b, c, ids, e.b().CreateMul(block, e.index(kMaxRows)), column, kMaxRows, vectors);
     });
     if (m % kMaxRows != 0)
-      tile(e, a, b, c, e.index(m - m % kMaxRows), column, m % kMaxRows, vectors);
+      tile(e, a, b, c, ids, e.index(m - m % kMaxRows), column, m % kMaxRows, vectors);
   }
 
-  void emit(Emitter& e, Value* a, Value* b, Value* c) const {
+  void emit(Emitter& e, Value* a, Value* b, Value* c, Value* ids = nullptr) const {
     // With fewer than 4 rows, wider tiles keep enough independent sums in flight to hide the
     // latency of an FMA.
     int64_t wideVectors = m < kMaxRows ? 8 : 4, wide = wideVectors * kLanes;
     if (n % wide == 0 && n / wide >= 2) {
-      emitParallel(e, {a, b, c}, n / wide,
+      std::vector<Value*> arguments = {a, b, c};
+      if (ids) arguments.push_back(ids);
+      emitParallel(e, arguments, n / wide,
                    [&](Emitter& pe, const std::vector<Value*>& p, Value* begin, Value* end) {
                      pe.loopRange(begin, end, [&](Value* block) {
-                       columnBlock(pe, p[0], p[1], p[2], pe.b().CreateMul(block, pe.index(wide)),
-                                   wideVectors);
+                       columnBlock(pe, p[0], p[1], p[2], ids ? p[3] : nullptr,
+                                   pe.b().CreateMul(block, pe.index(wide)), wideVectors);
                      });
                    });
       return;
@@ -417,7 +442,7 @@ struct TiledProduct {
       int64_t width = vectors * kLanes, blocks = (n - done) / width;
       e.loop(blocks, [&](Value* block) {
         Value* column = e.b().CreateAdd(e.index(done), e.b().CreateMul(block, e.index(width)));
-        columnBlock(e, a, b, c, column, vectors);
+        columnBlock(e, a, b, c, ids, column, vectors);
       });
       done += blocks * width;
     }
@@ -568,12 +593,15 @@ void callSgemm(Emitter& e, llvm::Module& module, bool transposeA, bool transpose
 /// Floats of a fused gather's tile of rows: small enough to stay in the L2 cache.
 constexpr int64_t kTileFloats = 16384;
 
-/// The embedding lookups fused with a product (fused_gather_matmul, fused_matmul_scatter_add):
-/// the ids are taken a tile of rows at a time; each tile of gathered rows (or of the rows'
-/// gradients) lives on the stack between one product and the next.
+/// The embedding lookups fused with a product (fused_gather_matmul, fused_matmul_scatter_add).
+/// A gathering product runs the tiled kernel on the table's rows in place. Otherwise the ids
+/// are taken a tile of rows at a time; each tile of gathered rows (or of the rows' gradients)
+/// lives on the stack between one product and the next. The scatter adds the rows in id order,
+/// on the calling thread, so that repeated ids sum in the same order on any number of threads.
 void emitFusedGather(Emitter& e, llvm::Module& module, const ir::Op& op,
                      const std::vector<Value*>& in, Value* out,
-                     const std::function<const Shape&(size_t)>& shapeOf, const Shape& outShape) {
+                     const std::function<const Shape&(size_t)>& shapeOf, const Shape& outShape,
+                     bool tiledMatMul) {
   auto& b = e.b();
   bool gathering = op.kind == OpKind::FusedGatherMatMul;
   bool transposed = op.attributes.getInt("transpose_a", 0) != 0;
@@ -581,20 +609,28 @@ void emitFusedGather(Emitter& e, llvm::Module& module, const ir::Op& op,
   int64_t count = numElements(shapeOf(gathering ? 1 : 0));
   int64_t width = gathering ? shapeOf(0)[1] : outShape[1];  // D: the table's row width
   int64_t columns = shapeOf(2)[1];                          // N
+  bool tiled = tiledMatMul && columns % TiledProduct::kLanes == 0;
+  if (gathering && tiled && !transposed) {
+    TiledProduct{count, width, columns, false}.emit(e, in[0], in[2], out, ids);
+    return;
+  }
   int64_t tileRows = std::clamp<int64_t>(kTileFloats / width, 1, std::max<int64_t>(count, 1));
   Value* tile = e.scratch(tileRows * width);
   if (!gathering && op.operands.size() > 3)
     e.copy(out, in[3], numElements(outShape));
-  else if (!gathering)
+  else if (!gathering || tiled)
     e.zero(out, numElements(outShape));
 
   auto tileAt = [&](Value* start, int64_t rows) {
     auto rowOf = [&](Value* r) { return e.loadId(ids, b.CreateAdd(start, r)); };
     if (!gathering) {
       // The rows' gradients dy · bᵀ, then added into the table's rows.
-      callSgemm(e, module, false, true, rows, width, columns,
-                e.at(in[1], b.CreateMul(start, e.index(columns))), columns, in[2], columns,
-                e.constant(0.0), tile, width);
+      Value* gradients = e.at(in[1], b.CreateMul(start, e.index(columns)));
+      if (tiled)
+        DotProduct{rows, columns, width}.emit(e, gradients, in[2], tile);
+      else
+        callSgemm(e, module, false, true, rows, width, columns, gradients, columns, in[2], columns,
+                  e.constant(0.0), tile, width);
       e.loop(rows, [&](Value* r) {
         Value* to = b.CreateMul(rowOf(r), e.index(width));
         Value* from = b.CreateMul(r, e.index(width));
@@ -610,10 +646,14 @@ void emitFusedGather(Emitter& e, llvm::Module& module, const ir::Op& op,
       e.copy(e.at(tile, b.CreateMul(r, e.index(width))),
              e.at(in[0], b.CreateMul(rowOf(r), e.index(width))), width);
     });
-    if (transposed) {
+    Value* gradients = e.at(in[2], b.CreateMul(start, e.index(columns)));
+    if (tiled) {
+      TiledProduct product{width, rows, columns, true};
+      product.accumulate = true;
+      product.emit(e, tile, gradients, out);
+    } else if (transposed) {
       Value* first = b.CreateICmpEQ(start, e.index(0));
-      callSgemm(e, module, true, false, width, columns, rows, tile, width,
-                e.at(in[2], b.CreateMul(start, e.index(columns))), columns,
+      callSgemm(e, module, true, false, width, columns, rows, tile, width, gradients, columns,
                 b.CreateSelect(first, e.constant(0.0), e.constant(1.0)), out, columns);
     } else {
       callSgemm(e, module, false, false, rows, columns, width, tile, width, in[2], columns,
@@ -623,6 +663,29 @@ void emitFusedGather(Emitter& e, llvm::Module& module, const ir::Op& op,
   int64_t fullTiles = count / tileRows, remainder = count % tileRows;
   e.loop(fullTiles, [&](Value* t) { tileAt(b.CreateMul(t, e.index(tileRows)), tileRows); });
   if (remainder > 0) tileAt(e.index(fullTiles * tileRows), remainder);
+}
+
+/// Copies between a tensor of shape `piece` and the block of a larger tensor of shape `whole`
+/// that starts at `start` along `axis` (the shapes agree elsewhere): into the whole if
+/// `intoWhole`, out of it otherwise. Each index before the axis is one contiguous run of floats
+/// on both sides, copied as such.
+void copyBlock(Emitter& e, Value* piece, Value* whole, const Shape& pieceShape,
+               const Shape& wholeShape, int64_t axis, int64_t start, bool intoWhole) {
+  auto& b = e.b();
+  int64_t rows = 1, inner = 1;
+  for (int64_t k = 0; k < axis; ++k) rows *= pieceShape[k];
+  for (size_t k = axis + 1; k < pieceShape.size(); ++k) inner *= pieceShape[k];
+  int64_t run = pieceShape[axis] * inner, wholeStride = wholeShape[axis] * inner;
+  if (run == 0) return;
+  e.loop(rows, [&](Value* row) {
+    Value* pieceAt = e.at(piece, b.CreateMul(row, e.index(run)));
+    Value* wholeAt =
+        e.at(whole, b.CreateAdd(b.CreateMul(row, e.index(wholeStride)), e.index(start * inner)));
+    if (intoWhole)
+      e.copy(wholeAt, pieceAt, run);
+    else
+      e.copy(pieceAt, wholeAt, run);
+  });
 }
 
 }  // namespace
@@ -791,28 +854,20 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
     }
     case OpKind::Slice: {
       int64_t axis = normalizedAxis(attributes.getInt("axis"), outShape.size());
-      Shape inStrides = stridesOf(shapeOf(0));
-      e.nest(outShape, {stridesOf(outShape), inStrides},
-             {0, attributes.getInt("start") * inStrides[axis]},
-             [&](const auto& offsets) { e.store(e.load(in[0], offsets[1]), out, offsets[0]); });
+      copyBlock(e, out, in[0], outShape, shapeOf(0), axis, attributes.getInt("start"), false);
       break;
     }
     case OpKind::Pad: {
       int64_t axis = normalizedAxis(attributes.getInt("axis"), outShape.size());
-      Shape outStrides = stridesOf(outShape);
       e.zero(out, outElements);
-      e.nest(shapeOf(0), {stridesOf(shapeOf(0)), outStrides},
-             {0, attributes.getInt("before") * outStrides[axis]},
-             [&](const auto& offsets) { e.store(e.load(in[0], offsets[0]), out, offsets[1]); });
+      copyBlock(e, in[0], out, shapeOf(0), outShape, axis, attributes.getInt("before"), true);
       break;
     }
     case OpKind::Concat: {
       int64_t axis = normalizedAxis(attributes.getInt("axis"), outShape.size());
-      Shape outStrides = stridesOf(outShape);
       int64_t start = 0;
       for (size_t k = 0; k < op.operands.size(); ++k) {
-        e.nest(shapeOf(k), {stridesOf(shapeOf(k)), outStrides}, {0, start * outStrides[axis]},
-               [&](const auto& offsets) { e.store(e.load(in[k], offsets[0]), out, offsets[1]); });
+        copyBlock(e, in[k], out, shapeOf(k), outShape, axis, start, true);
         start += shapeOf(k)[axis];
       }
       break;
@@ -857,43 +912,54 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
       auto recurrent = static_cast<ir::Activation>(attributes.getInt("recurrent_activation"));
       int64_t batch = shapeOf(1)[0], units = shapeOf(1)[1];
       bool backward = op.kind == OpKind::FusedLstmCellGrad;
-      e.loop(batch, [&](Value* row) {
-        Value* gates = b.CreateMul(row, e.index(4 * units));
-        Value* state = b.CreateMul(row, e.index(units));
-        Value* packed = b.CreateMul(row, e.index((backward ? 5 : 2) * units));
-        Value* incoming = b.CreateMul(row, e.index(2 * units));
-        e.loop(units, [&](Value* unit) {
-          auto gate = [&](int64_t index) {
-            return e.load(in[0], b.CreateAdd(gates, b.CreateAdd(unit, e.index(index * units))));
-          };
-          Value *zi = gate(0), *zf = gate(1), *zc = gate(2), *zo = gate(3);
-          Value* i = e.activate(recurrent, zi);
-          Value* f = e.activate(recurrent, zf);
-          Value* g = e.activate(activation, zc);
-          Value* o = e.activate(recurrent, zo);
-          Value* c = e.load(in[1], b.CreateAdd(state, unit));
-          Value* next = b.CreateFAdd(b.CreateFMul(f, c), b.CreateFMul(i, g));
-          Value* squashed = e.activate(activation, next);
-          auto storeAt = [&](Value* value, int64_t column) {
-            e.store(value, out, b.CreateAdd(packed, b.CreateAdd(unit, e.index(column * units))));
-          };
-          if (!backward) {
-            storeAt(b.CreateFMul(o, squashed), 0);
-            storeAt(next, 1);
-            return;
-          }
-          Value* dh = e.load(in[2], b.CreateAdd(incoming, unit));
-          Value* dcarried = e.load(in[2], b.CreateAdd(incoming, b.CreateAdd(unit, e.index(units))));
-          Value* dnext = b.CreateFAdd(
-              dcarried,
-              b.CreateFMul(b.CreateFMul(dh, o), e.derivative(activation, next, squashed)));
-          storeAt(b.CreateFMul(b.CreateFMul(dnext, g), e.derivative(recurrent, zi, i)), 0);
-          storeAt(b.CreateFMul(b.CreateFMul(dnext, c), e.derivative(recurrent, zf, f)), 1);
-          storeAt(b.CreateFMul(b.CreateFMul(dnext, i), e.derivative(activation, zc, g)), 2);
-          storeAt(b.CreateFMul(b.CreateFMul(dh, squashed), e.derivative(recurrent, zo, o)), 3);
-          storeAt(b.CreateFMul(dnext, f), 4);
+      // Rows [begin, end) of the batch, from the kernel's pointers `in` (the result last).
+      auto cellRows = [&](Emitter& e, const std::vector<Value*>& in, Value* begin, Value* end) {
+        auto& b = e.b();
+        Value* out = in.back();
+        e.loopRange(begin, end, [&](Value* row) {
+          Value* gates = b.CreateMul(row, e.index(4 * units));
+          Value* state = b.CreateMul(row, e.index(units));
+          Value* packed = b.CreateMul(row, e.index((backward ? 5 : 2) * units));
+          Value* incoming = b.CreateMul(row, e.index(2 * units));
+          e.loop(units, [&](Value* unit) {
+            auto gate = [&](int64_t index) {
+              return e.load(in[0], b.CreateAdd(gates, b.CreateAdd(unit, e.index(index * units))));
+            };
+            Value *zi = gate(0), *zf = gate(1), *zc = gate(2), *zo = gate(3);
+            Value* i = e.activate(recurrent, zi);
+            Value* f = e.activate(recurrent, zf);
+            Value* g = e.activate(activation, zc);
+            Value* o = e.activate(recurrent, zo);
+            Value* c = e.load(in[1], b.CreateAdd(state, unit));
+            Value* next = b.CreateFAdd(b.CreateFMul(f, c), b.CreateFMul(i, g));
+            Value* squashed = e.activate(activation, next);
+            auto storeAt = [&](Value* value, int64_t column) {
+              e.store(value, out, b.CreateAdd(packed, b.CreateAdd(unit, e.index(column * units))));
+            };
+            if (!backward) {
+              storeAt(b.CreateFMul(o, squashed), 0);
+              storeAt(next, 1);
+              return;
+            }
+            Value* dh = e.load(in[2], b.CreateAdd(incoming, unit));
+            Value* dcarried =
+                e.load(in[2], b.CreateAdd(incoming, b.CreateAdd(unit, e.index(units))));
+            Value* dnext = b.CreateFAdd(
+                dcarried,
+                b.CreateFMul(b.CreateFMul(dh, o), e.derivative(activation, next, squashed)));
+            storeAt(b.CreateFMul(b.CreateFMul(dnext, g), e.derivative(recurrent, zi, i)), 0);
+            storeAt(b.CreateFMul(b.CreateFMul(dnext, c), e.derivative(recurrent, zf, f)), 1);
+            storeAt(b.CreateFMul(b.CreateFMul(dnext, i), e.derivative(activation, zc, g)), 2);
+            storeAt(b.CreateFMul(b.CreateFMul(dh, squashed), e.derivative(recurrent, zo, o)), 3);
+            storeAt(b.CreateFMul(dnext, f), 4);
+          });
         });
-      });
+      };
+      // Rows shared out over the pool when there are enough of them to pay for it.
+      if (batch * units >= kParallelCellElements)
+        emitParallel(e, in, batch, cellRows);
+      else
+        cellRows(e, in, e.index(0), e.index(batch));
       break;
     }
     case OpKind::FusedDotDense: {
@@ -920,7 +986,7 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
     }
     case OpKind::FusedGatherMatMul:
     case OpKind::FusedMatMulScatterAdd:
-      emitFusedGather(e, module_, op, in, out, shapeOf, outShape);
+      emitFusedGather(e, module_, op, in, out, shapeOf, outShape, tiledMatMul_);
       break;
     case OpKind::AdamUpdate: {
       // In chunks of 1024 elements, shared out over the pool when the tensor is large.

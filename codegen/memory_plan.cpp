@@ -21,7 +21,22 @@ struct Allocation {
   int32_t last;
 };
 
+/// The value a reshape on the arena can be a view of: its operand, when that is a result of the
+/// arena's per-run part (inputs and weights live outside it, weight-only results are planned
+/// apart); kNoValue otherwise.
+ir::ValueId viewableOperand(const ir::Op& op, const Lifetimes& lifetimes,
+                            const std::vector<bool>& weightOnly, size_t index) {
+  if (op.kind != ir::OpKind::Reshape || weightOnly[index]) return ir::kNoValue;
+  ir::ValueId operand = op.operands[0];
+  return lifetimes.first[operand] >= 0 ? operand : ir::kNoValue;
+}
+
 }  // namespace
+
+bool isView(const ir::Op& op, const MemoryPlan& plan) {
+  return op.kind == ir::OpKind::Reshape && plan.offsets[op.result] >= 0 &&
+         plan.offsets[op.result] == plan.offsets[op.operands[0]];
+}
 
 Lifetimes computeLifetimes(const ir::Graph& graph) {
   Lifetimes lifetimes{std::vector<int32_t>(graph.valueCount(), -1),
@@ -85,6 +100,16 @@ MemoryPlan planMemory(const ir::Graph& graph, bool reuse) {
     if (reuse)
       std::erase_if(live, [&](const Allocation& allocation) { return allocation.last < index; });
 
+    // A reshape takes its operand's bytes, which then live as long as either does.
+    if (ir::ValueId operand = viewableOperand(ops[index], lifetimes, weightOnly, index);
+        reuse && operand != ir::kNoValue) {
+      plan.offsets[result] = plan.offsets[operand];
+      for (Allocation& allocation : live)
+        if (allocation.offset == plan.offsets[operand])
+          allocation.last = std::max(allocation.last, lifetimes.last[result]);
+      continue;
+    }
+
     int64_t bytes = bufferBytes(graph.type(result));
     int64_t offset = 0;
     for (const Allocation& allocation : live) {
@@ -104,6 +129,18 @@ MemoryPlan planMemory(const ir::Graph& graph, bool reuse) {
 
 void verifyMemoryPlan(const ir::Graph& graph, const MemoryPlan& plan) {
   Lifetimes lifetimes = computeLifetimes(graph);
+  // A view and the buffer it is a view of are one buffer, live from the first's start to the
+  // last's end.
+  std::vector<ir::ValueId> buffer(graph.valueCount());
+  for (ir::ValueId id = 0; id < graph.valueCount(); ++id) buffer[id] = id;
+  for (const ir::Op& op : graph.ops()) {
+    if (op.result == ir::kNoValue || !isView(op, plan)) continue;
+    ir::ValueId root = buffer[op.operands[0]];
+    buffer[op.result] = root;
+    lifetimes.last[root] = std::max(lifetimes.last[root], lifetimes.last[op.result]);
+  }
+  for (ir::ValueId id = 0; id < graph.valueCount(); ++id)
+    if (buffer[id] != id) lifetimes.last[id] = lifetimes.last[buffer[id]];
   std::vector<ir::ValueId> results;
   for (ir::ValueId id = 0; id < graph.valueCount(); ++id)
     if (lifetimes.first[id] >= 0) results.push_back(id);
@@ -121,6 +158,7 @@ void verifyMemoryPlan(const ir::Graph& graph, const MemoryPlan& plan) {
     int64_t endOfA = plan.offsets[a] + bufferBytes(graph.type(a));
     for (size_t j = i + 1; j < results.size() && plan.offsets[results[j]] < endOfA; ++j) {
       ir::ValueId b = results[j];
+      if (buffer[a] == buffer[b]) continue;
       bool disjointInTime =
           lifetimes.last[a] < lifetimes.first[b] || lifetimes.last[b] < lifetimes.first[a];
       if (!disjointInTime)

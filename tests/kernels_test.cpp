@@ -1,6 +1,6 @@
 // Generated kernels against the reference executor on shapes the example model does not have:
-// the tiled matrix products (row and column remainders, Aᵀ·B), the dot-product kernel of A·Bᵀ
-// and the BLAS path.
+// the tiled matrix products (row and column remainders, Aᵀ·B), the dot-product kernel of A·Bᵀ,
+// the embedding lookups fused with products, and the BLAS path.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -73,6 +73,73 @@ INSTANTIATE_TEST_SUITE_P(
                       MatMulCase{9, 11, 32, false, true}, MatMulCase{64, 128, 512, false, false},
                       MatMulCase{2, 16, 256, false, false}, MatMulCase{6, 32, 7, false, true},
                       MatMulCase{64, 512, 128, false, true}, MatMulCase{1, 48, 9, false, true}));
+
+// The embedding lookups fused with a product, at sizes the generated kernels take (N a multiple
+// of 16): a gathered A·B with a row remainder, the transposed form in tiles with a partial last
+// tile, the scatter-add form with repeated ids. Two threads give the bits of one.
+struct FusedGatherCase {
+  ir::OpKind kind;
+  bool transposed;
+  int64_t count, width, columns;
+};
+
+class FusedGatherKernel : public ::testing::TestWithParam<FusedGatherCase> {};
+
+TEST_P(FusedGatherKernel, MatchesTheReferenceOnAnyThreadCount) {
+  const FusedGatherCase& c = GetParam();
+  constexpr int64_t kTableRows = 300;
+  ir::Graph graph("fused_gather");
+  ir::ValueId ids = graph.addInput("ids", {DType::Int32, {c.count}});
+  ir::ValueId result;
+  TensorMap inputs;
+  Tensor idValues(DType::Int32, {c.count});
+  for (int64_t i = 0; i < c.count; ++i) idValues.data<int32_t>()[i] = (i * 37 + i / 3) % kTableRows;
+  inputs["ids"] = idValues;
+  if (c.kind == ir::OpKind::FusedGatherMatMul) {
+    ir::ValueId table = graph.addInput("table", {DType::Float32, {kTableRows, c.width}});
+    Shape bShape = c.transposed ? Shape{c.count, c.columns} : Shape{c.width, c.columns};
+    ir::ValueId b = graph.addInput("b", {DType::Float32, bShape});
+    ir::Attributes attributes;
+    if (c.transposed) attributes.set("transpose_a", int64_t{1});
+    result = graph.addOp(c.kind, {table, ids, b}, attributes);
+    inputs["table"] = randomTensor({kTableRows, c.width}, 1);
+    inputs["b"] = randomTensor(bShape, 2);
+  } else {
+    ir::ValueId dy = graph.addInput("dy", {DType::Float32, {c.count, c.columns}});
+    ir::ValueId b = graph.addInput("b", {DType::Float32, {c.width, c.columns}});
+    result = graph.addOp(c.kind, {ids, dy, b}, {{"rows", kTableRows}});
+    inputs["dy"] = randomTensor({c.count, c.columns}, 3);
+    inputs["b"] = randomTensor({c.width, c.columns}, 4);
+  }
+  graph.addOutput("c", result);
+
+  Tensor expected = ReferenceExecutor<float>(graph).run(inputs).at("c");
+  int64_t depth = c.kind == ir::OpKind::FusedMatMulScatterAdd ? c.columns * 8
+                  : c.transposed                              ? c.count
+                                                              : c.width;
+  for (bool tiled : {true, false}) {
+    codegen::JitOptions options;
+    options.tiledMatMul = tiled;
+    JitExecutor jit(graph, options);
+    codegen::setThreadCount(1);
+    Tensor single = jit.run(inputs).at("c");
+    expectNear(single, expected, 1e-4f * static_cast<float>(depth));
+    codegen::setThreadCount(2);
+    Tensor shared = jit.run(inputs).at("c");
+    codegen::setThreadCount(1);
+    auto a = single.data<float>(), b = shared.data<float>();
+    EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin())) << (tiled ? "tiled" : "blas");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, FusedGatherKernel,
+    ::testing::Values(FusedGatherCase{ir::OpKind::FusedGatherMatMul, false, 130, 32, 512},
+                      FusedGatherCase{ir::OpKind::FusedGatherMatMul, false, 7, 24, 48},
+                      FusedGatherCase{ir::OpKind::FusedGatherMatMul, true, 1100, 16, 128},
+                      FusedGatherCase{ir::OpKind::FusedGatherMatMul, true, 70, 128, 512},
+                      FusedGatherCase{ir::OpKind::FusedMatMulScatterAdd, false, 300, 128, 64},
+                      FusedGatherCase{ir::OpKind::FusedMatMulScatterAdd, false, 9, 8, 32}));
 
 // The embedding's Adam from its touched rows against dense Adam on the summed scatter_adds:
 // the same arithmetic in exact mode, and only the touched rows moving in lazy mode.
