@@ -1,6 +1,8 @@
 // dlc summary, dlc compile, dlc convert.
 #include <fmt/format.h>
 
+#include <charconv>
+#include <cmath>
 #include <iostream>
 #include <set>
 
@@ -10,14 +12,38 @@
 #include "ir/printer.h"
 #include "passes/pass.h"
 #include "runtime/compiled_model.h"
+#include "schema/dlc_compiled_generated.h"
 #include "support/error.h"
 #include "support/file_io.h"
 #include "tools/commands.h"
 
 namespace dlc::tools {
 
+const CLI::Validator kPositiveFiniteNumber(
+    [](std::string& text) -> std::string {
+      double value = 0;
+      if (CLI::detail::lexical_cast(text, value) && std::isfinite(value) && value > 0) return {};
+      return fmt::format("expected a finite number above 0, got {}", text);
+    },
+    "NUMBER > 0");
+
+const CLI::Validator kSeedNumber(
+    [](std::string& text) -> std::string {
+      uint64_t value = 0;
+      auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (error == std::errc() && end == text.data() + text.size()) return {};
+      return fmt::format("expected a whole number from 0 to 18446744073709551615, got {}", text);
+    },
+    "UINT64");
+
 LoadedModel loadAnalyzedModel(const std::string& path) {
-  LoadedModel loaded{path, loadModel(path), {}};
+  // A compiled graph holds the model it was compiled from, with its weights and tokenizer.
+  std::vector<std::byte> contents = readFile(path);
+  if (contents.size() >= 8 && schema::CompiledGraphBufferHasIdentifier(contents.data())) {
+    CompiledGraphFile compiled = parseCompiledGraph(contents, path);
+    return {path, std::move(compiled.model), std::move(compiled.analysis)};
+  }
+  LoadedModel loaded{path, parseModel(contents, path), {}};
   loaded.analysis = analyzeModel(loaded.model, path);
   return loaded;
 }
@@ -128,17 +154,17 @@ void addConvertCommand(CLI::App& app) {
       "convert", "Convert a model between the binary form and the JSON text form");
   auto input = std::make_shared<std::string>();
   auto output = std::make_shared<std::string>();
-  command->add_option("model", *input, "Model file to read (either form)")->required();
+  command->add_option("model", *input, "Model file to read (either form, or a compiled graph)")
+      ->required();
   command
       ->add_option("-o,--output", *output, "File to write: JSON if it ends in .json, else binary")
       ->required();
   command->callback([=] {
-    schema::ModelT model = loadModel(*input);
-    analyzeModel(model, *input);
+    LoadedModel loaded = loadAnalyzedModel(*input);
     if (output->ends_with(".json")) {
-      writeFileAtomically(*output, modelToJson(model));
+      writeFileAtomically(*output, modelToJson(loaded.model));
     } else {
-      saveModel(model, *output);
+      saveModel(loaded.model, *output);
     }
   });
 }

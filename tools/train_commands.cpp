@@ -1,6 +1,7 @@
 // dlc train, dlc evaluate, dlc predict.
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 
@@ -9,7 +10,9 @@
 #include "runtime/quora_data.h"
 #include "runtime/trainer.h"
 #include "support/error.h"
+#include "support/file_io.h"
 #include "tools/commands.h"
+#include "tools/interruption.h"
 
 namespace dlc::tools {
 
@@ -40,6 +43,20 @@ void runTraining(TrainCommandOptions& options) {
   std::string checkpoint =
       options.checkpoint.empty() ? options.output + ".checkpoint" : options.checkpoint;
 
+  // Found out now rather than after the epochs.
+  checkWritable(options.output);
+  checkWritable(checkpoint);
+
+  // Each line of progress goes out as soon as it is printed, even into a pipe; an interruption
+  // says what it leaves.
+  std::setvbuf(stdout, nullptr, _IOLBF, BUFSIZ);
+  describeInterruption(
+      checkpoint,
+      fmt::format("dlc: training interrupted; the last checkpoint is {} (--resume "
+                  "goes on from it)",
+                  checkpoint),
+      "dlc: training interrupted before its first checkpoint; nothing was written");
+
   // --resume starts from the checkpoint when there is one: its weights, optimizer state,
   // tokenizer and progress.
   bool resuming = options.resume && std::filesystem::exists(checkpoint);
@@ -55,7 +72,11 @@ void runTraining(TrainCommandOptions& options) {
   options.train.log = &std::cout;
   fmt::print("Training on {} pairs ({:.0f} % held out for validation), batch {}\n", pairs.size(),
              100 * options.train.validationSplit, options.train.batchSize);
-  trainModel(loaded.model, loaded.analysis, pairs, options.train, options.data);
+  std::vector<EpochResult> epochs =
+      trainModel(loaded.model, loaded.analysis, pairs, options.train, options.data);
+  if (epochs.empty() && loaded.model.training)
+    fmt::print("Nothing to train: {} epochs of {} are done already (raise --epochs to go on)\n",
+               loaded.model.training->epochs_done, options.train.epochs);
   saveModel(loaded.model, options.output);
   fmt::print("Saved the trained model to {}\n", options.output);
 }
@@ -150,10 +171,11 @@ void addTrainCommand(CLI::App& app) {
   command
       ->add_option("--learning-rate", options->learningRate,
                    "Learning rate (default: the model's optimizer setting)")
-      ->check(CLI::PositiveNumber);
-  command->add_option("--seed", train.seed, "Seed of the initial weights and of the shuffling");
-  command->add_option("--steps", train.maxSteps, "Stop after this many batches")
-      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+      ->check(kPositiveFiniteNumber);
+  command->add_option("--seed", train.seed, "Seed of the initial weights and of the shuffling")
+      ->check(kSeedNumber);
+  command->add_option("--steps", train.maxSteps, "Stop after this many batches (default: no limit)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   command->add_option("--threads", train.threads, "Threads to compute with")
       ->check(CLI::Range(1, 256));
   command->add_option("--checkpoint", options->checkpoint,
