@@ -12,6 +12,7 @@
 
 #include "frontend/json_diagnostics.h"
 #include "schema/checksum.h"
+#include "schema/dlc_compiled_generated.h"
 #include "schema/dlc_model_schema_text.h"
 #include "support/error.h"
 #include "support/file_io.h"
@@ -93,6 +94,11 @@ schema::ModelT parseModel(std::span<const std::byte> contents, const std::string
     bool printable = contents.size() >= 8 && std::all_of(found.begin(), found.end(), [](char c) {
                        return std::isprint(static_cast<unsigned char>(c));
                      });
+    if (found == schema::CompiledGraphIdentifier())
+      fail(
+          "{}: this is a compiled graph (made by dlc compile -o), not a model: give the model "
+          "file it was compiled from",
+          source);
     fail("{}: not a dlc model: expected the identifier \"{}\" at byte 4{}", source,
          schema::ModelIdentifier(), printable ? ", found \"" + found + "\"" : "");
   }

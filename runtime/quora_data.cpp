@@ -308,24 +308,35 @@ std::vector<std::pair<std::string, std::string>> parsePairsToPredict(std::string
   std::vector<std::pair<std::string, std::string>> pairs;
   int64_t lineNumber = 0;
   size_t lineStart = 0;
-  while (lineStart < text.size()) {
+  while (lineStart < text.size() && !trimmed(text.substr(lineStart)).empty()) {
     ++lineNumber;
     size_t lineEnd = text.find('\n', lineStart);
     if (lineEnd == std::string_view::npos) lineEnd = text.size();
     std::string_view line = text.substr(lineStart, lineEnd - lineStart);
     lineStart = lineEnd + 1;
-
     if (line.ends_with('\r')) line.remove_suffix(1);
-    if (trimmed(line).empty()) continue;
 
-    size_t firstTab = line.find('\t');
-    if (firstTab == std::string_view::npos) {
-      fail("{}:{}: expected question1<TAB>question2, found no TAB", path, lineNumber);
+    // One answer a line: a line that is not a pair is refused rather than skipped or guessed at.
+    if (trimmed(line).empty())
+      fail("{}:{}: the line is empty: expected question1<TAB>question2", path, lineNumber);
+    std::vector<std::string_view> fields;
+    for (size_t start = 0;;) {
+      size_t tab = line.find('\t', start);
+      fields.push_back(line.substr(start, tab - start));
+      if (tab == std::string_view::npos) break;
+      start = tab + 1;
     }
-    std::string_view question1 = line.substr(0, firstTab);
-    std::string_view rest = line.substr(firstTab + 1);
-    std::string_view question2 = rest.substr(0, rest.find('\t'));
-    pairs.emplace_back(std::string(question1), std::string(question2));
+    if (lineNumber == 1 && trimmed(fields[0]) == "question1" && fields.size() >= 2 &&
+        trimmed(fields[1]) == "question2")
+      continue;
+    bool labelled = fields.size() == 3 && (trimmed(fields[2]) == "0" || trimmed(fields[2]) == "1");
+    if (fields.size() != 2 && !labelled)
+      fail(
+          "{}:{}: expected question1<TAB>question2 (and perhaps <TAB>0 or 1, a label), found {} "
+          "field{}{}",
+          path, lineNumber, fields.size(), fields.size() == 1 ? "" : "s",
+          fields.size() > 3 ? " (dlc evaluate reads files of labelled pairs)" : "");
+    pairs.emplace_back(std::string(fields[0]), std::string(fields[1]));
   }
   return pairs;
 }

@@ -40,8 +40,10 @@ QuoraDataset readQuoraPairs(const std::string& path);
 /// in errors.
 QuoraDataset parseQuoraPairs(std::string_view text, const std::string& path);
 
-/// For prediction: one pair per line, "question1<TAB>question2" (further fields ignored); no
-/// header. Blank lines are skipped; a line without a TAB is an Error naming the path and line.
+/// For prediction: one pair per line, "question1<TAB>question2", perhaps followed by "<TAB>0" or
+/// "<TAB>1" (a label, ignored), so that the answers line up with the lines. A first line that
+/// starts "question1<TAB>question2" is a header; blank lines at the end are ignored. Any other
+/// line (a blank one, a row of Quora's six columns) is an Error naming the path and line.
 std::vector<std::pair<std::string, std::string>> readPairsToPredict(const std::string& path);
 std::vector<std::pair<std::string, std::string>> parsePairsToPredict(std::string_view text,
                                                                      const std::string& path);

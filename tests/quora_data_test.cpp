@@ -244,9 +244,9 @@ TEST_F(QuoraDataTest, RejectsTruncatedGzip) {
 
 TEST_F(QuoraDataTest, ReadsPairsToPredict) {
   std::string path = writeFile("ask.tsv",
+                               "question1\tquestion2\n"
                                "Is it \"raining\"?\tWill it rain?\n"
-                               "\r\n"
-                               "First?\tSecond?\tignored\r\n"
+                               "First?\tSecond?\t1\r\n"
                                "Last?\tNo newline");
   auto pairs = readPairsToPredict(path);
 
@@ -256,14 +256,32 @@ TEST_F(QuoraDataTest, ReadsPairsToPredict) {
   EXPECT_EQ(pairs[1], Pair("First?", "Second?"));
   EXPECT_EQ(pairs[2], Pair("Last?", "No newline"));
 
-  std::string badPath = writeFile("bad.tsv", "A?\tB?\nno tab here\n");
-  try {
-    readPairsToPredict(badPath);
-    ADD_FAILURE() << "expected an Error";
-  } catch (const Error& error) {
-    EXPECT_NE(std::string(error.what()).find("bad.tsv:2: expected question1<TAB>question2"),
-              std::string::npos)
-        << error.what();
+  // Blank lines at the end answer nothing and shift nothing.
+  EXPECT_EQ(readPairsToPredict(writeFile("end.tsv", "A?\tB?\n\n \r\n")).size(), 1u);
+}
+
+TEST_F(QuoraDataTest, RefusesPairsToPredictThatWouldNotLineUpWithTheAnswers) {
+  struct Case {
+    std::string text, expected;
+  };
+  for (const Case& bad : std::vector<Case>{
+           {"A?\tB?\nno tab here\n",
+            "bad.tsv:2: expected question1<TAB>question2 (and perhaps "
+            "<TAB>0 or 1, a label), found 1 field"},
+           {"A?\tB?\n\r\nC?\tD?\n", "bad.tsv:2: the line is empty"},
+           {"A?\tB?\tC?\n", "bad.tsv:1: expected question1<TAB>question2"},
+           {"id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n0\t1\t2\tA?\tB?\t0\n",
+            "bad.tsv:1: expected question1<TAB>question2 (and perhaps <TAB>0 or 1, a label), "
+            "found 6 fields (dlc evaluate reads files of labelled pairs)"},
+           {"A?\tB?\nquestion1\tquestion2\tis_duplicate\n", "bad.tsv:2: expected question1"},
+       }) {
+    std::string path = writeFile("bad.tsv", bad.text);
+    try {
+      readPairsToPredict(path);
+      ADD_FAILURE() << "expected an Error for " << bad.text;
+    } catch (const Error& error) {
+      EXPECT_NE(std::string(error.what()).find(bad.expected), std::string::npos) << error.what();
+    }
   }
 }
 

@@ -45,14 +45,31 @@ std::string readText(const std::string& path) {
   return buffer.str();
 }
 
-int runDlc(const std::string& arguments, std::string* output, std::string* errors) {
+namespace {
+
+/// Runs dlc with `arguments` and stdout redirected as `outputRedirection` says, given the path
+/// of a file for it; stderr goes to a file read into `errors`.
+int runDlcRedirected(const std::string& arguments, const std::string& outputRedirection,
+                     std::string* output, std::string* errors) {
   TemporaryDirectory directory;
-  std::string command = fmt::format("{} {} > {} 2> {}", DLC_BINARY, arguments,
-                                    directory.path("out"), directory.path("err"));
+  std::string outputPath = directory.path("out");
+  writeText(outputPath, "");
+  std::string command = fmt::format("{} {} {}{} 2> {}", DLC_BINARY, arguments, outputRedirection,
+                                    outputPath, directory.path("err"));
   int status = std::system(command.c_str());
-  if (output) *output = readText(directory.path("out"));
+  if (output) *output = readText(outputPath);
   if (errors) *errors = readText(directory.path("err"));
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace
+
+int runDlc(const std::string& arguments, std::string* output, std::string* errors) {
+  return runDlcRedirected(arguments, ">", output, errors);
+}
+
+int runDlcWithUnwritableOutput(const std::string& arguments, std::string* errors) {
+  return runDlcRedirected(arguments, "1<", nullptr, errors);
 }
 
 ParsedModel parseModelJson(const std::string& json, const std::string& source) {

@@ -35,6 +35,10 @@ std::string readText(const std::string& path);
 int runDlc(const std::string& arguments, std::string* output = nullptr,
            std::string* errors = nullptr);
 
+/// Runs the dlc binary with `arguments` and its standard output open for reading only, so that
+/// every write to it fails (as on a full disk); returns its exit status, fills `errors`.
+int runDlcWithUnwritableOutput(const std::string& arguments, std::string* errors);
+
 /// A model parsed from JSON text, with its analysis.
 struct ParsedModel {
   schema::ModelT model;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -380,6 +381,120 @@ TEST(KilledTraining, ResumesToTheModelOfAnUninterruptedRunAndNeverLeavesAHalfWri
                            actualTensors.at(name).bytes().begin()))
         << name;
   }
+}
+
+TEST_F(TrainingCli, FindsAnUnwritableOutputBeforeTraining) {
+  std::string fifo = directory_.path("fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  std::string missing = directory_.path("missing/trained.fbs");
+  for (const std::string& outputs :
+       {"--out " + missing, "--out " + fifo,
+        "--out " + directory_.path("trained.fbs") + " --checkpoint " + missing}) {
+    std::string printed, errors;
+    EXPECT_EQ(testing::runDlc(fmt::format("train {} --data {} {}", model_, data_, outputs),
+                              &printed, &errors),
+              1);
+    EXPECT_TRUE(errors.starts_with("dlc: error: " + fifo + ": cannot write") ||
+                errors.starts_with("dlc: error: " + missing + ": cannot write"))
+        << errors;
+    EXPECT_EQ(printed.find("Epoch"), std::string::npos) << printed;
+  }
+  EXPECT_FALSE(std::filesystem::exists(directory_.path("trained.fbs")));
+}
+
+TEST_F(TrainingCli, ResumingAFinishedRunSaysThereIsNothingToTrain) {
+  std::string trained = directory_.path("trained.fbs");
+  train("--epochs 1 --out " + trained);
+  std::string printed;
+  ASSERT_EQ(testing::runDlc(fmt::format("train {} --data {} --batch-size 32 --epochs 1 --resume "
+                                        "--out {}",
+                                        model_, data_, trained),
+                            &printed),
+            0);
+  EXPECT_NE(printed.find("Nothing to train: 1 epochs of 1 are done already"), std::string::npos)
+      << printed;
+  EXPECT_EQ(printed.find("Epoch 1/1"), std::string::npos) << printed;
+}
+
+/// Waits until `condition` holds or the child ends; whether the condition holds.
+bool waitFor(Child& child, const std::function<bool()>& condition) {
+  while (!condition()) {
+    if (child.poll()) return condition();
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+/// The names in `directory` that are temporary files of atomic writes.
+std::vector<std::string> temporaryFiles(const std::string& directory) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(directory))
+    if (entry.path().filename().string().find(".tmp-") != std::string::npos)
+      names.push_back(entry.path().filename().string());
+  return names;
+}
+
+TEST(InterruptedTraining, SaysWhereTheLastCheckpointIsAndLeavesNoTemporaryFile) {
+  TemporaryDirectory directory;
+  std::string model = directory.path("model.json");
+  testing::writeText(model, smallSiameseModel(40, 8));
+  std::string data = writePairsFile(directory, "pairs.tsv", toyPairs(3000, 13));
+  std::string trained = directory.path("trained.fbs");
+  std::string checkpoint = trained + ".checkpoint";
+  for (int signal : {SIGTERM, SIGINT}) {
+    // SIGTERM as soon as training starts (before the first checkpoint, most likely); SIGINT
+    // once there is a checkpoint, perhaps while the next one is written.
+    std::string log = directory.path("train.log");
+    Child child{startDlc({"train", model, "--data", data, "--batch-size", "8", "--epochs", "1000",
+                          "--resume", "--out", trained},
+                         log)};
+    ASSERT_GT(child.pid, 0);
+    bool started = waitFor(child, [&] {
+      return signal == SIGTERM ? testing::readText(log).find("Epoch 1/") != std::string::npos
+                               : std::filesystem::exists(checkpoint);
+    });
+    ASSERT_TRUE(started) << testing::readText(log);
+    kill(child.pid, signal);
+    child.wait();
+
+    ASSERT_TRUE(WIFEXITED(child.status)) << "ended by signal " << WTERMSIG(child.status);
+    EXPECT_EQ(WEXITSTATUS(child.status), 130);
+    std::string printed = testing::readText(log);
+    std::string expected =
+        std::filesystem::exists(checkpoint)
+            ? "\ndlc: training interrupted; the last checkpoint is " + checkpoint + " "
+            : "\ndlc: training interrupted before its first checkpoint; nothing was written\n";
+    EXPECT_NE(printed.find(expected), std::string::npos) << printed;
+    EXPECT_EQ(temporaryFiles(directory.path("")), std::vector<std::string>{});
+    if (std::filesystem::exists(checkpoint)) EXPECT_NO_THROW(loadModel(checkpoint));
+    EXPECT_FALSE(std::filesystem::exists(trained));
+  }
+}
+
+TEST(InterruptedWrite, LeavesNoTemporaryFile) {
+  // The showcase model's fresh weights are 26 MB: long enough to write to catch one being written.
+  TemporaryDirectory directory;
+  std::string model = testing::sourcePath("examples/quora_siamese/model.json");
+  std::string output = directory.path("weights.safetensors");
+  int interrupted = 0;
+  for (int attempt = 0; attempt < 20 && interrupted == 0; ++attempt) {
+    std::string log = directory.path("export.log");
+    Child child{startDlc({"weights", "export", model, "-o", output}, log)};
+    ASSERT_GT(child.pid, 0);
+    std::string temporary = fmt::format("{}.tmp-{}", output, child.pid);
+    if (waitFor(child, [&] { return std::filesystem::exists(temporary); })) kill(child.pid, SIGINT);
+    child.wait();
+    ASSERT_TRUE(WIFEXITED(child.status)) << "ended by signal " << WTERMSIG(child.status);
+    if (WEXITSTATUS(child.status) == 130) {
+      ++interrupted;
+      EXPECT_EQ(testing::readText(log), "dlc: interrupted\n");
+    } else {
+      EXPECT_EQ(WEXITSTATUS(child.status), 0) << testing::readText(log);
+    }
+    EXPECT_EQ(temporaryFiles(directory.path("")), std::vector<std::string>{});
+    if (std::filesystem::exists(output)) EXPECT_NO_THROW(readSafetensors(output));
+  }
+  EXPECT_GT(interrupted, 0) << "no write was interrupted: the test proved nothing";
 }
 
 }  // namespace

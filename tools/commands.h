@@ -18,7 +18,12 @@ void addEvaluateCommand(CLI::App& app);
 void addPredictCommand(CLI::App& app);
 void addServeCommand(CLI::App& app);
 
-/// A model file, read and validated.
+/// Option checks whose messages CLI11's own would spoil: CLI::PositiveNumber prints the largest
+/// double in full (and lets NaN through), and an unsigned option takes "-1" as 2^64 - 1.
+extern const CLI::Validator kPositiveFiniteNumber;
+extern const CLI::Validator kSeedNumber;  // a whole number from 0 to 2^64 - 1
+
+/// A model file, or the model a compiled graph (dlc compile -o) holds, read and validated.
 struct LoadedModel {
   std::string path;
   schema::ModelT model;

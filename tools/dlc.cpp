@@ -1,11 +1,48 @@
 // `dlc`: the command line of the dlc compiler and runtime.
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <system_error>
 
 #include "support/error.h"
 #include "support/memory_limit.h"
 #include "tools/commands.h"
+#include "tools/interruption.h"
+
+namespace {
+
+/// Prints `message` as dlc's one error line (newlines in it become "; ") and returns status 1.
+int reportError(std::string message) {
+  for (size_t at = message.find('\n'); at != std::string::npos; at = message.find('\n', at))
+    message.replace(at, 1, "; ");
+  fmt::print(stderr, "dlc: error: {}\n", message);
+  return 1;
+}
+
+/// Results go to standard output: a command whose results could not all be written failed.
+int checkStandardOutput() {
+  errno = 0;
+  std::cout.flush();  // flushes stdout too (std::cout is synchronized with it)
+  bool flushed = std::fflush(stdout) == 0;
+  if (flushed && !std::ferror(stdout) && std::cout.good()) return 0;
+  return reportError(fmt::format("standard output: cannot write: {}",
+                                 errno != 0 ? std::strerror(errno) : "write error"));
+}
+
+/// "dlc train" for `dlc train ...`: the command whose options the user got wrong.
+std::string commandGiven(const CLI::App& app) {
+  std::string command = app.get_name();
+  for (const CLI::App* current = &app; !current->get_subcommands().empty();) {
+    current = current->get_subcommands().front();
+    command += " " + current->get_name();
+  }
+  return command;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app("dlc: a deep-learning graph compiler and runtime for CPUs", "dlc");
@@ -30,17 +67,26 @@ int main(int argc, char** argv) {
   dlc::tools::addEvaluateCommand(app);
   dlc::tools::addPredictCommand(app);
   dlc::tools::addServeCommand(app);
+  dlc::tools::handleInterruptions();
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
-    return app.exit(error);
+    // --help and --version are "errors" of status 0 to CLI11: they print and succeed.
+    if (error.get_exit_code() == 0) return app.exit(error) == 0 ? checkStandardOutput() : 1;
+    return reportError(fmt::format("{} (see {} --help)", error.what(), commandGiven(app)));
   } catch (const dlc::Error& error) {
-    fmt::print(stderr, "dlc: error: {}\n", error.what());
-    return 1;
+    return reportError(error.what());
   } catch (const std::bad_alloc&) {
-    fmt::print(stderr, "dlc: error: out of memory\n");
-    return 1;
+    return reportError("out of memory");
+  } catch (const std::system_error& error) {
+    // fmt::print's failure to print on stdout, or a std::filesystem error.
+    if (std::ferror(stdout))
+      return reportError(fmt::format("standard output: cannot write: {}", error.code().message()));
+    return reportError(error.what());
+  } catch (const std::exception& error) {
+    // A broken invariant, not bad input; still one line and status 1 rather than a crash.
+    return reportError(fmt::format("internal error: {}", error.what()));
   }
-  return 0;
+  return checkStandardOutput();
 }

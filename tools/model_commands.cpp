@@ -3,6 +3,8 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <iostream>
 #include <optional>
 #include <set>
@@ -14,14 +16,38 @@
 #include "passes/pass.h"
 #include "runtime/compiled_model.h"
 #include "runtime/trainer.h"
+#include "schema/dlc_compiled_generated.h"
 #include "support/error.h"
 #include "support/file_io.h"
 #include "tools/commands.h"
 
 namespace dlc::tools {
 
+const CLI::Validator kPositiveFiniteNumber(
+    [](std::string& text) -> std::string {
+      double value = 0;
+      if (CLI::detail::lexical_cast(text, value) && std::isfinite(value) && value > 0) return {};
+      return fmt::format("expected a finite number above 0, got {}", text);
+    },
+    "NUMBER > 0");
+
+const CLI::Validator kSeedNumber(
+    [](std::string& text) -> std::string {
+      uint64_t value = 0;
+      auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (error == std::errc() && end == text.data() + text.size()) return {};
+      return fmt::format("expected a whole number from 0 to 18446744073709551615, got {}", text);
+    },
+    "UINT64");
+
 LoadedModel loadAnalyzedModel(const std::string& path) {
-  LoadedModel loaded{path, loadModel(path), {}};
+  // A compiled graph holds the model it was compiled from, with its weights and tokenizer.
+  std::vector<std::byte> contents = readFile(path);
+  if (contents.size() >= 8 && schema::CompiledGraphBufferHasIdentifier(contents.data())) {
+    CompiledGraphFile compiled = parseCompiledGraph(contents, path);
+    return {path, std::move(compiled.model), std::move(compiled.analysis)};
+  }
+  LoadedModel loaded{path, parseModel(contents, path), {}};
   loaded.analysis = analyzeModel(loaded.model, path);
   return loaded;
 }
@@ -142,16 +168,16 @@ void addConvertCommand(CLI::App& app) {
       "convert", "Convert a model between the binary form and the JSON text form");
   auto input = std::make_shared<std::string>();
   auto output = std::make_shared<std::string>();
-  command->add_option("model", *input, "Model file to read (either form)")->required();
+  command->add_option("model", *input, "Model file to read (either form, or a compiled graph)")
+      ->required();
   command
       ->add_option("-o,--output", *output,
                    "File to write: .json for the JSON form (no weights), .fbs for the binary one")
       ->required();
   command->callback([=] {
     modelFormOf(*output);
-    schema::ModelT model = loadModel(*input);
-    analyzeModel(model, *input);
-    saveModel(model, *output);
+    LoadedModel loaded = loadAnalyzedModel(*input);
+    saveModel(loaded.model, *output);
   });
 }
 

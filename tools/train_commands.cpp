@@ -1,6 +1,7 @@
 // dlc train, dlc evaluate, dlc predict.
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 
@@ -10,7 +11,9 @@
 #include "runtime/quora_data.h"
 #include "runtime/trainer.h"
 #include "support/error.h"
+#include "support/file_io.h"
 #include "tools/commands.h"
+#include "tools/interruption.h"
 
 namespace dlc::tools {
 
@@ -45,6 +48,20 @@ void runTraining(TrainCommandOptions& options) {
       fail("{}: a trained model has weights, which the JSON form does not hold: name it .fbs",
            path);
 
+  // Found out now rather than after the epochs.
+  checkWritable(options.output);
+  checkWritable(checkpoint);
+
+  // Each line of progress goes out as soon as it is printed, even into a pipe; an interruption
+  // says what it leaves.
+  std::setvbuf(stdout, nullptr, _IOLBF, BUFSIZ);
+  describeInterruption(
+      checkpoint,
+      fmt::format("dlc: training interrupted; the last checkpoint is {} (--resume "
+                  "goes on from it)",
+                  checkpoint),
+      "dlc: training interrupted before its first checkpoint; nothing was written");
+
   // --resume starts from the checkpoint when there is one: its weights, optimizer state,
   // tokenizer and progress.
   bool resuming = options.resume && std::filesystem::exists(checkpoint);
@@ -61,7 +78,11 @@ void runTraining(TrainCommandOptions& options) {
   fmt::print("Training on {} pairs ({:.0f} % held out for validation), batch {}, {} epoch{}\n",
              pairs.size(), 100 * settings.validationSplit, settings.batchSize, settings.epochs,
              settings.epochs == 1 ? "" : "s");
-  trainModel(loaded.model, loaded.analysis, pairs, options.train, options.data);
+  std::vector<EpochResult> epochs =
+      trainModel(loaded.model, loaded.analysis, pairs, options.train, options.data);
+  if (epochs.empty() && loaded.model.training)
+    fmt::print("Nothing to train: {} epochs of {} are done already (raise --epochs to go on)\n",
+               loaded.model.training->epochs_done, settings.epochs);
   saveModel(loaded.model, options.output);
   fmt::print("Saved the trained model to {}\n", options.output);
 }
@@ -154,11 +175,14 @@ void addTrainCommand(CLI::App& app) {
       ->add_option("--validation-split", train.validationSplit,
                    "Fraction of the last rows held out for validation (default: the model's)")
       ->check(CLI::Range(0.0, 0.99));
-  command->add_option("--learning-rate", train.learningRate,
-                      "Learning rate (default: the model's optimizer setting)");
-  command->add_option("--seed", train.seed, "Seed of the initial weights and of the shuffling");
-  command->add_option("--steps", train.maxSteps, "Stop after this many batches")
-      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  command
+      ->add_option("--learning-rate", train.learningRate,
+                   "Learning rate (default: the model's optimizer setting)")
+      ->check(kPositiveFiniteNumber);
+  command->add_option("--seed", train.seed, "Seed of the initial weights and of the shuffling")
+      ->check(kSeedNumber);
+  command->add_option("--steps", train.maxSteps, "Stop after this many batches (default: no limit)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   command->add_option("--threads", train.threads, "Threads to compute with")
       ->check(CLI::Range(1, 256));
   command->add_option("--checkpoint", options->checkpoint,

@@ -24,7 +24,8 @@ void addWeightsCommand(CLI::App& app) {
   auto exportOptions = std::make_shared<ExportOptions>();
   exportCommand->add_option("model", exportOptions->model, "Model file")->required();
   exportCommand->add_option("-o,--output", exportOptions->output, "safetensors file")->required();
-  exportCommand->add_option("--seed", exportOptions->seed, "Seed of the initializers");
+  exportCommand->add_option("--seed", exportOptions->seed, "Seed of the initializers")
+      ->check(kSeedNumber);
   exportCommand->callback([=] {
     LoadedModel loaded = loadAnalyzedModel(exportOptions->model);
     writeSafetensors(exportOptions->output,
@@ -90,6 +91,9 @@ void run(const RunOptions& options) {
   sessionOptions.training = training;
   sessionOptions.keepGradients = options.gradients;
   sessionOptions.withOptimizer = options.trainSteps > 0;
+  // The loss alone needs no backward pass.
+  if (training && !options.gradients && !sessionOptions.withOptimizer)
+    sessionOptions.passes.disabled.insert("autodiff");
   sessionOptions.executor = options.executor == "jit" ? ExecutorKind::Jit : ExecutorKind::Reference;
   Session session(loaded.model, loaded.analysis, sessionOptions);
   session.setWeights(modelWeights(loaded.model, loaded.analysis, options.seed));
@@ -160,8 +164,9 @@ void addRunCommand(CLI::App& app) {
       ->add_option("--executor", options->executor,
                    "jit (native code, the default) or reference (the interpreter)")
       ->check(CLI::IsMember({"jit", "reference"}));
-  command->add_option("--seed", options->seed,
-                      "Seed of the initializers, if the model has no weights");
+  command
+      ->add_option("--seed", options->seed, "Seed of the initializers, if the model has no weights")
+      ->check(kSeedNumber);
   command->callback([=] { run(*options); });
 }
 

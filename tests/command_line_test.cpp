@@ -1,0 +1,160 @@
+// The dlc command's own behaviour, whatever the subcommand: option errors and failed writes are
+// one "dlc: error:" line and status 1, files are named in errors, outputs are written where
+// their symbolic links point, and a compiled graph serves as a model where a model is read.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "runtime/safetensors.h"
+#include "tests/test_support.h"
+
+namespace dlc {
+namespace {
+
+using testing::runDlc;
+using testing::TemporaryDirectory;
+
+const std::string kGolden = testing::sourcePath("tests/data/golden/siamese_sigmoid");
+
+/// Expects `arguments` to fail with status 1 and one error line containing `expected`.
+void expectOneErrorLine(const std::string& arguments, const std::string& expected) {
+  std::string errors;
+  EXPECT_EQ(runDlc(arguments, nullptr, &errors), 1) << arguments << "\n" << errors;
+  EXPECT_TRUE(errors.starts_with("dlc: error: ")) << errors;
+  EXPECT_EQ(std::count(errors.begin(), errors.end(), '\n'), 1) << errors;
+  EXPECT_NE(errors.find(expected), std::string::npos) << arguments << "\n" << errors;
+}
+
+/// The small golden model with its weights, in a binary model file in `directory`.
+std::string goldenModelWithWeights(const TemporaryDirectory& directory) {
+  std::string path = directory.path("golden.fbs");
+  EXPECT_EQ(runDlc(fmt::format("weights import {}.model.json {}.weights.safetensors -o {}", kGolden,
+                               kGolden, path)),
+            0);
+  return path;
+}
+
+TEST(CommandLine, OptionErrorsAreOneLineAndStatusOne) {
+  std::string model = testing::sourcePath("examples/quora_siamese/model.json");
+  std::string train = fmt::format("train {} --data pairs.tsv --out out.fbs", model);
+  struct Case {
+    std::string arguments, expected;
+  };
+  for (const Case& bad : std::vector<Case>{
+           {"", "A subcommand is required (see dlc --help)"},
+           {"train", "model is required (see dlc train --help)"},
+           {train + " --batch-size 0", "--batch-size: Value 0 not in range"},
+           {train + " --threads 0", "--threads"},
+           {train + " --epochs -1", "--epochs"},
+           {train + " --validation-split 1.5", "--validation-split"},
+           {train + " --out again.fbs", "--out"},
+           {train + " --steps 0", "--steps: Value 0 not in range 1"},
+           {train + " --learning-rate 0", "--learning-rate: expected a finite number above 0"},
+           {train + " --learning-rate nan", "--learning-rate: expected a finite number above 0"},
+           {train + " --seed -1", "--seed: expected a whole number from 0"},
+           {"weights export " + model + " -o w.safetensors --seed -1", "--seed"},
+           {"summary " + model + " --bogus", "(see dlc summary --help)"},
+       })
+    expectOneErrorLine(bad.arguments, bad.expected);
+
+  std::string help;
+  EXPECT_EQ(runDlc("train --help", &help), 0);
+  EXPECT_NE(help.find("--learning-rate"), std::string::npos) << help;
+  EXPECT_EQ(runDlc("--help", &help), 0);
+  EXPECT_NE(help.find("summary"), std::string::npos) << help;
+}
+
+TEST(CommandLine, AFailedWriteToStandardOutputIsAnError) {
+  TemporaryDirectory directory;
+  std::string model = testing::sourcePath("examples/quora_siamese/model.json");
+  for (const std::string& arguments : {"summary " + model, "summary " + model + " --json",
+                                       "compile " + model + " --emit=ir", std::string("--help")}) {
+    std::string errors;
+    EXPECT_EQ(testing::runDlcWithUnwritableOutput(arguments, &errors), 1) << arguments;
+    EXPECT_TRUE(errors.starts_with("dlc: error: standard output: cannot write")) << errors;
+  }
+}
+
+TEST(CommandLine, ADirectoryGivenForAFileIsNamed) {
+  TemporaryDirectory directory;
+  std::string folder = directory.path("folder");
+  std::filesystem::create_directory(folder);
+  std::string model = goldenModelWithWeights(directory);
+  for (const std::string& arguments :
+       {"summary " + folder, "convert " + folder + " -o x.fbs", "compile " + folder + " -o x.dlc",
+        "weights import " + model + " " + folder + " -o x.fbs",
+        "run " + model + " --inputs " + folder + " -o x.safetensors"})
+    expectOneErrorLine(arguments, folder + ": cannot read: it is a directory");
+}
+
+TEST(CommandLine, OutputsGoThroughSymbolicLinksAndNeverReplaceSpecialFiles) {
+  TemporaryDirectory directory;
+  std::string model = goldenModelWithWeights(directory);
+  std::string target = directory.path("target.safetensors");
+  std::string link = directory.path("link.safetensors");
+  testing::writeText(target, "old");
+  std::filesystem::create_symlink(target, link);
+  ASSERT_EQ(runDlc(fmt::format("weights export {} -o {}", model, link)), 0);
+  EXPECT_TRUE(std::filesystem::is_symlink(link));
+  EXPECT_EQ(readSafetensors(target).size(), 6u);
+
+  std::string fifo = directory.path("fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  expectOneErrorLine(fmt::format("convert {} -o {}", model, fifo),
+                     fifo + ": cannot write: it is a FIFO, not a regular file");
+  EXPECT_TRUE(std::filesystem::is_fifo(fifo));
+}
+
+TEST(CommandLine, ACompiledGraphIsReadAsTheModelItHolds) {
+  TemporaryDirectory directory;
+  std::string model = goldenModelWithWeights(directory);
+  std::string compiled = directory.path("golden.dlc");
+  ASSERT_EQ(runDlc(fmt::format("compile {} -o {} --batch 4", model, compiled)), 0);
+
+  std::string fromModel, fromCompiled;
+  ASSERT_EQ(runDlc("summary " + model, &fromModel), 0);
+  ASSERT_EQ(runDlc("summary " + compiled, &fromCompiled), 0);
+  EXPECT_EQ(fromModel, fromCompiled);
+  std::string weights = directory.path("weights.safetensors");
+  ASSERT_EQ(runDlc(fmt::format("weights export {} -o {}", compiled, weights)), 0);
+  TensorMap exported = readSafetensors(weights);
+  TensorMap expected = readSafetensors(kGolden + ".weights.safetensors");
+  for (const auto& [name, tensor] : expected) {
+    std::span<const std::byte> bytes = tensor.bytes();
+    EXPECT_TRUE(std::ranges::equal(exported.at(name).bytes(), bytes)) << name;
+  }
+
+  // Compiling again needs the model itself.
+  expectOneErrorLine(fmt::format("compile {} -o {}", compiled, directory.path("again.dlc")),
+                     compiled + ": this is a compiled graph (made by dlc compile -o), not a model");
+}
+
+TEST(CommandLine, RunWritesGradientsOnlyWhenAskedTo) {
+  TemporaryDirectory directory;
+  std::string model = goldenModelWithWeights(directory);
+  auto outputNames = [&](const std::string& flags) {
+    std::string output = directory.path("out.safetensors");
+    std::string errors;
+    EXPECT_EQ(runDlc(fmt::format("run {} --inputs {}.inputs.safetensors --labels is_duplicate {} "
+                                 "-o {}",
+                                 model, kGolden, flags, output),
+                     nullptr, &errors),
+              0)
+        << errors;
+    std::vector<std::string> names;
+    for (const auto& [name, tensor] : readSafetensors(output)) names.push_back(name);
+    return names;
+  };
+  auto isGradient = [](const std::string& name) { return name.starts_with("grad/"); };
+
+  std::vector<std::string> lossOnly = outputNames("");
+  EXPECT_NE(std::find(lossOnly.begin(), lossOnly.end(), "loss"), lossOnly.end());
+  EXPECT_EQ(std::count_if(lossOnly.begin(), lossOnly.end(), isGradient), 0);
+  std::vector<std::string> withGradients = outputNames("--gradients");
+  EXPECT_EQ(std::count_if(withGradients.begin(), withGradients.end(), isGradient), 6);
+}
+
+}  // namespace
+}  // namespace dlc
