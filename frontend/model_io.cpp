@@ -43,6 +43,11 @@ std::unique_ptr<flatbuffers::Parser> makeSchemaParser(JsonUse use) {
   return parser;
 }
 
+/// Weights or optimizer state: what only the binary form holds.
+bool holdsTensorData(const schema::ModelT& model) {
+  return !model.weights.empty() || (model.training && !model.training->optimizer_state.empty());
+}
+
 /// The JSON form has no checksum to check: it is text, meant to be edited.
 enum class Checksum { Verify, Ignore };
 
@@ -77,14 +82,12 @@ schema::ModelT parseModel(std::span<const std::byte> contents, const std::string
   if (firstChar != contents.end() && *firstChar == std::byte{'{'}) {
     auto parser = makeSchemaParser(JsonUse::Read);
     std::string text(reinterpret_cast<const char*>(bytes), contents.size());
-    if (!parser->Parse(text.c_str())) {
-      // The parser cannot lay out tensor data with the binary form's 64-byte alignment.
-      if (parser->error_.find("force_align") != std::string::npos)
-        fail("{}: {}", source, kNoWeightsInJson);
+    if (!parser->Parse(text.c_str()))
       fail("{}: not a valid dlc model in JSON form: {}", source, describeJsonError(*parser, text));
-    }
-    return unpackVerified(parser->builder_.GetBufferPointer(), parser->builder_.GetSize(), source,
-                          Checksum::Ignore);
+    schema::ModelT model = unpackVerified(parser->builder_.GetBufferPointer(),
+                                          parser->builder_.GetSize(), source, Checksum::Ignore);
+    if (holdsTensorData(model)) fail("{}: {}", source, kNoWeightsInJson);
+    return model;
   }
 
   if (contents.size() < 8 || !schema::ModelBufferHasIdentifier(bytes)) {
@@ -139,9 +142,7 @@ void saveModel(const schema::ModelT& model, const std::string& path) {
 }
 
 std::string modelToJson(const schema::ModelT& model, const std::string& destination) {
-  bool hasTensors =
-      !model.weights.empty() || (model.training && !model.training->optimizer_state.empty());
-  if (hasTensors) fail("{}: {}", destination, kNoWeightsInJson);
+  if (holdsTensorData(model)) fail("{}: {}", destination, kNoWeightsInJson);
   std::string binary = packModel(model, false);
   auto parser = makeSchemaParser(JsonUse::Write);
   std::string json;

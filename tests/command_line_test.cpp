@@ -100,7 +100,7 @@ TEST(CommandLine, OutputsGoThroughSymbolicLinksAndNeverReplaceSpecialFiles) {
   EXPECT_TRUE(std::filesystem::is_symlink(link));
   EXPECT_EQ(readSafetensors(target).size(), 6u);
 
-  std::string fifo = directory.path("fifo");
+  std::string fifo = directory.path("fifo.fbs");
   ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
   expectOneErrorLine(fmt::format("convert {} -o {}", model, fifo),
                      fifo + ": cannot write: it is a FIFO, not a regular file");

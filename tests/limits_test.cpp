@@ -67,8 +67,8 @@ TEST_F(MemoryLimit, ShapesAndParameterCountsThatOverflowNameTheLayer) {
     std::string model, expected;
   };
   const std::vector<Case> cases = {
-      {inputThen("[3037000500]", R"("kind": "Dense", "dense": { "units": 3037000500 })"),
-       "layer 'y' (Dense): the weight 'y/kernel' [3037000500, 3037000500] would need more than "
+      {inputThen("[2147483647]", R"("kind": "Dense", "dense": { "units": 2147483647 })"),
+       "layer 'y' (Dense): the weight 'y/kernel' [2147483647, 2147483647] would need more than "
        "8 EiB"},
       {inputThen("[9223372036854775807]", R"("kind": "Dense", "dense": { "units": 2 })"),
        "layer 'x' (InputLayer): one sample of its output (None, 9223372036854775807) would need "

@@ -298,7 +298,7 @@ TEST(ModelLoading, ADirectoryIsOneClearError) {
   std::filesystem::create_directory(path);
   std::string errors;
   EXPECT_EQ(testing::runDlc("summary " + path, nullptr, &errors), 1);
-  EXPECT_EQ(errors, "dlc: error: " + path + ": is a directory, not a file\n");
+  EXPECT_EQ(errors, "dlc: error: " + path + ": cannot read: it is a directory, not a file\n");
 }
 
 TEST(ModelLoading, BinaryAndJsonFormsLoadTheSameModel) {

@@ -232,7 +232,7 @@ TEST_F(TrainingCli, ALearningRateThatIsNotAPositiveNumberIsRefused) {
                               nullptr, &errors),
               1)
         << rate;
-    EXPECT_NE(errors.find("--learning-rate must be positive and finite"), std::string::npos)
+    EXPECT_NE(errors.find("--learning-rate: expected a finite number above 0, got "), std::string::npos)
         << errors;
     EXPECT_FALSE(std::filesystem::exists(trained));
   }
@@ -384,7 +384,7 @@ TEST(KilledTraining, ResumesToTheModelOfAnUninterruptedRunAndNeverLeavesAHalfWri
 }
 
 TEST_F(TrainingCli, FindsAnUnwritableOutputBeforeTraining) {
-  std::string fifo = directory_.path("fifo");
+  std::string fifo = directory_.path("fifo.fbs");
   ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
   std::string missing = directory_.path("missing/trained.fbs");
   for (const std::string& outputs :

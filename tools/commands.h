@@ -29,6 +29,9 @@ struct LoadedModel {
   schema::ModelT model;
   ModelAnalysis analysis;
 };
-LoadedModel loadAnalyzedModel(const std::string& path);
+/// What a compiled graph is taken for when one is given where a model is expected.
+enum class CompiledGraphUse { AsItsModel, Refuse };
+LoadedModel loadAnalyzedModel(const std::string& path,
+                              CompiledGraphUse compiledGraph = CompiledGraphUse::AsItsModel);
 
 }  // namespace dlc::tools

@@ -40,10 +40,12 @@ const CLI::Validator kSeedNumber(
     },
     "UINT64");
 
-LoadedModel loadAnalyzedModel(const std::string& path) {
-  // A compiled graph holds the model it was compiled from, with its weights and tokenizer.
+LoadedModel loadAnalyzedModel(const std::string& path, CompiledGraphUse compiledGraph) {
+  // A compiled graph holds the model it was compiled from, with its weights and tokenizer
+  // (parseModel refuses it, naming what it is).
   std::vector<std::byte> contents = readFile(path);
-  if (contents.size() >= 8 && schema::CompiledGraphBufferHasIdentifier(contents.data())) {
+  if (compiledGraph == CompiledGraphUse::AsItsModel && contents.size() >= 8 &&
+      schema::CompiledGraphBufferHasIdentifier(contents.data())) {
     CompiledGraphFile compiled = parseCompiledGraph(contents, path);
     return {path, std::move(compiled.model), std::move(compiled.analysis)};
   }
@@ -117,7 +119,8 @@ void addCompileCommand(CLI::App& app) {
     }
     if (options->training && disabled.count("autodiff"))
       fail("--disable-pass autodiff: the training step (--training) is built from its gradients");
-    LoadedModel loaded = loadAnalyzedModel(options->path);
+    // Compiling again starts from the model file, whose passes and options are the user's.
+    LoadedModel loaded = loadAnalyzedModel(options->path, CompiledGraphUse::Refuse);
     int64_t batch = options->batch.value_or(modelBatchSize(loaded.model));
     if (!options->output.empty()) {
       if (!options->emit.empty()) fail("give either -o to compile or --emit to print a stage");
