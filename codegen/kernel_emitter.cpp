@@ -312,15 +312,22 @@ struct CrossEntropy {
   }
 };
 
-/// Σ_k a[row, k] · b[row, k] for row-major a and b of `width` columns, summed in order in `sum`.
+/// Σ_k a[row, k] · b[row, k] for row-major a and b of `width` columns, accumulated in `sum`. The
+/// sum may be reassociated, so that it runs in vector lanes: in order, each add would wait for
+/// the one before it.
 Value* rowDot(Emitter& e, Value* a, Value* b, Value* row, int64_t width, Value* sum) {
   auto& builder = e.b();
   Value* start = builder.CreateMul(row, e.index(width));
   builder.CreateStore(e.constant(0.0), sum);
+  llvm::FastMathFlags reassociate = builder.getFastMathFlags();
+  reassociate.setAllowReassoc(true);
   e.loop(width, [&](Value* k) {
     Value* product = builder.CreateFMul(e.load(a, builder.CreateAdd(start, k)),
                                         e.load(b, builder.CreateAdd(start, k)));
-    builder.CreateStore(builder.CreateFAdd(builder.CreateLoad(e.f32(), sum), product), sum);
+    auto* total = llvm::cast<llvm::Instruction>(
+        builder.CreateFAdd(builder.CreateLoad(e.f32(), sum), product));
+    total->setFastMathFlags(reassociate);
+    builder.CreateStore(total, sum);
   });
   return builder.CreateLoad(e.f32(), sum);
 }
