@@ -10,8 +10,8 @@
 // The fused op computes the loss, p and the four gradients in one loop over the batch, into one
 // flat result (the IR's ops have one result each); slices of it, reshaped, replace each value.
 // p and the loss stay available to whatever read them (the trainer reports p); the backward's
-// intermediate values must have no other users. Only activations whose gradient reads p (linear,
-// sigmoid, tanh) match: the others' gradient rules also recompute the pre-activation.
+// intermediate values must have no other users. Only activations whose gradient needs no
+// pre-activation (linear, sigmoid, tanh) match: the others' gradient rules also recompute it.
 #include <optional>
 
 #include "ir/builder.h"
