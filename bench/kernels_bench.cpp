@@ -1,5 +1,6 @@
 // Single kernels on the JIT and on the reference executor: the matrix products of the LSTM, one
-// LSTM step forward and backward, the embedding gather and its scatter-add, the Adam update.
+// LSTM step forward and backward, the head's training step fused or not, the embedding gather
+// and its scatter-add, the Adam update.
 #include <fmt/format.h>
 
 #include "bench/bench_support.h"
@@ -108,6 +109,38 @@ void BM_FusedDotDense(benchmark::State& state) {
 BENCHMARK(BM_FusedDotDense)
     ->ArgsProduct({{kJit, kReference}, {1, 64}})
     ->ArgNames({"executor", "batch"});
+
+// The head's training step: the fused dot + dense layer, its binary cross-entropy and the
+// gradients of both LSTM states, the kernel and the bias; with `fused`, as the one
+// fused_dot_dense_loss_grad op of the training graph, else as autodiff writes it.
+void BM_DotDenseLossStep(benchmark::State& state) {
+  int64_t batch = state.range(1);
+  ir::Graph graph("dot_dense_loss");
+  ir::ValueId left = graph.addWeight("a", {DType::Float32, {batch, 128}}, true);
+  ir::ValueId right = graph.addWeight("b", {DType::Float32, {batch, 128}}, true);
+  ir::ValueId kernel = graph.addWeight("kernel", {DType::Float32, {1, 1}}, true);
+  ir::ValueId bias = graph.addWeight("bias", {DType::Float32, {1}}, true);
+  ir::ValueId labels = graph.addInput("labels", {DType::Float32, {batch, 1}});
+  ir::ValueId p = graph.addOp(ir::OpKind::FusedDotDense, {left, right, kernel, bias},
+                              {{"activation", int64_t(ir::Activation::Sigmoid)}});
+  graph.addOutput("p", p);
+  graph.addOutput("loss", graph.addOp(ir::OpKind::BinaryCrossEntropy, {p, labels}));
+  passes::PassOptions options;
+  passes::differentiate(graph, options);
+  // An update, as a training graph has: executors then run every op on every run, instead of
+  // computing once what depends on the weights alone.
+  ir::ValueId steps = graph.addState("steps", {DType::Float32, {}});
+  graph.addOp(ir::OpKind::Assign, {steps, graph.findOutput("loss")});
+  if (state.range(2) != 0 && !passes::fuseDotDenseLoss(graph, options))
+    fail("bench: the dot + dense loss did not fuse");
+  passes::eliminateDeadCode(graph, options);
+  Tensor values(DType::Float32, {batch, 1});
+  for (int64_t i = 0; i < batch; ++i) values.data<float>()[i] = static_cast<float>(i % 2);
+  runGraph(state, graph, {{"labels", values}}, 0);
+}
+BENCHMARK(BM_DotDenseLossStep)
+    ->ArgsProduct({{kJit, kReference}, {64}, {0, 1}})
+    ->ArgNames({"executor", "batch", "fused"});
 
 // The embedding of one batch of questions, and the scatter-add of its gradient.
 void BM_GatherScatter(benchmark::State& state) {

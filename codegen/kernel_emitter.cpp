@@ -291,6 +291,104 @@ Value* elementwise(Emitter& e, const ir::Op& op, const std::vector<Value*>& x) {
   }
 }
 
+/// The terms of the binary cross-entropy, p clipped to [1e-7, 1 - 1e-7] as Keras does.
+struct CrossEntropy {
+  Emitter& e;
+
+  /// One prediction's share of the loss's sum (the loss is minus their mean).
+  Value* term(Value* p, Value* y) {
+    auto& b = e.b();
+    Value* one = e.constant(1.0);
+    Value* clipped = e.clamp(p, e.constant(1e-7), e.constant(1.0 - 1e-7));  // keeps NaN
+    return b.CreateFAdd(
+        b.CreateFMul(y, e.intrinsic(llvm::Intrinsic::log, {clipped})),
+        b.CreateFMul(b.CreateFSub(one, y),
+                     e.intrinsic(llvm::Intrinsic::log, {b.CreateFSub(one, clipped)})));
+  }
+
+  /// scale · d(-term)/dp, zero where the clip is active.
+  Value* gradient(Value* p, Value* y, Value* scale) {
+    auto& b = e.b();
+    Value* one = e.constant(1.0);
+    Value* inside = b.CreateAnd(b.CreateFCmpOGE(p, e.constant(1e-7)),
+                                b.CreateFCmpOLE(p, e.constant(1.0 - 1e-7)));
+    Value* derivative = b.CreateFAdd(b.CreateFNeg(b.CreateFDiv(y, p)),
+                                     b.CreateFDiv(b.CreateFSub(one, y), b.CreateFSub(one, p)));
+    return b.CreateSelect(inside, b.CreateFMul(scale, derivative), e.constant(0.0));
+  }
+};
+
+/// Σ_k a[row, k] · b[row, k] for row-major a and b of `width` columns, accumulated in `sum`. The
+/// sum may be reassociated, so that it runs in vector lanes: in order, each add would wait for
+/// the one before it.
+Value* rowDot(Emitter& e, Value* a, Value* b, Value* row, int64_t width, Value* sum) {
+  auto& builder = e.b();
+  Value* start = builder.CreateMul(row, e.index(width));
+  builder.CreateStore(e.constant(0.0), sum);
+  llvm::FastMathFlags reassociate = builder.getFastMathFlags();
+  reassociate.setAllowReassoc(true);
+  e.loop(width, [&](Value* k) {
+    Value* product = builder.CreateFMul(e.load(a, builder.CreateAdd(start, k)),
+                                        e.load(b, builder.CreateAdd(start, k)));
+    auto* total = llvm::cast<llvm::Instruction>(
+        builder.CreateFAdd(builder.CreateLoad(e.f32(), sum), product));
+    total->setFastMathFlags(reassociate);
+    builder.CreateStore(total, sum);
+  });
+  return builder.CreateLoad(e.f32(), sum);
+}
+
+/// fused_dot_dense_loss_grad: one pass over the batch computes each row's dot, its
+/// probabilities, their share of the loss and of the kernel's and bias's gradients, and the
+/// gradients of the row's two vectors.
+void emitDotDenseLossGrad(Emitter& e, const ir::Op& op, const std::vector<Value*>& in, Value* out,
+                          const ir::DotDenseLossLayout& layout) {
+  auto& b = e.b();
+  auto activation = static_cast<ir::Activation>(op.attributes.getInt("activation"));
+  int64_t width = layout.width, units = layout.units;
+  Value* count = e.constant(double(layout.batch * units));
+  Value* scale = b.CreateFDiv(b.CreateLoad(e.f32(), in[5]), count);
+  auto slot = [&](int64_t offset, Value* index) {
+    return e.at(out, b.CreateAdd(e.index(offset), index));
+  };
+  Value* loss = slot(layout.loss(), e.index(0));
+  Value* sum = b.CreateAlloca(e.f32());
+  Value* ddotSum = b.CreateAlloca(e.f32());
+  b.CreateStore(e.constant(0.0), loss);
+  e.zero(slot(layout.kernelGradient(), e.index(0)), 2 * units);
+  CrossEntropy crossEntropy{e};
+
+  e.loop(layout.batch, [&](Value* row) {
+    Value* dot = rowDot(e, in[0], in[1], row, width, sum);
+    b.CreateStore(e.constant(0.0), ddotSum);
+    e.loop(units, [&](Value* n) {
+      Value* kernel = e.load(in[2], n);
+      Value* preactivation = b.CreateFAdd(b.CreateFMul(dot, kernel), e.load(in[3], n));
+      Value* p = e.activate(activation, preactivation);
+      Value* element = b.CreateAdd(b.CreateMul(row, e.index(units)), n);
+      Value* y = e.load(in[4], element);
+      b.CreateStore(p, slot(layout.probabilities(), element));
+      b.CreateStore(b.CreateFSub(b.CreateLoad(e.f32(), loss), crossEntropy.term(p, y)), loss);
+      Value* dpreactivation = b.CreateFMul(crossEntropy.gradient(p, y, scale),
+                                           e.derivative(activation, preactivation, p));
+      auto accumulate = [&](Value* at, Value* value) {
+        b.CreateStore(b.CreateFAdd(b.CreateLoad(e.f32(), at), value), at);
+      };
+      accumulate(slot(layout.kernelGradient(), n), b.CreateFMul(dot, dpreactivation));
+      accumulate(slot(layout.biasGradient(), n), dpreactivation);
+      accumulate(ddotSum, b.CreateFMul(dpreactivation, kernel));
+    });
+    Value* ddot = b.CreateLoad(e.f32(), ddotSum);
+    Value* start = b.CreateMul(row, e.index(width));
+    e.loop(width, [&](Value* k) {
+      Value* at = b.CreateAdd(start, k);
+      b.CreateStore(b.CreateFMul(ddot, e.load(in[1], at)), slot(layout.leftGradient(), at));
+      b.CreateStore(b.CreateFMul(ddot, e.load(in[0], at)), slot(layout.rightGradient(), at));
+    });
+  });
+  b.CreateStore(b.CreateFDiv(b.CreateLoad(e.f32(), loss), count), loss);
+}
+
 /// The part of [0, units) that part `part` of `parts` takes: [begin, end).
 using PartBody =
     std::function<void(Emitter& e, const std::vector<Value*>& arguments, Value* begin, Value* end)>;
@@ -875,33 +973,19 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
     case OpKind::BinaryCrossEntropy:
     case OpKind::BinaryCrossEntropyGrad: {
       int64_t count = numElements(shapeOf(0));
-      Value* low = e.constant(1e-7);
-      Value* high = e.constant(1.0 - 1e-7);
-      Value* one = e.constant(1.0);
+      CrossEntropy crossEntropy{e};
       if (op.kind == OpKind::BinaryCrossEntropy) {
         // Accumulates in memory: the sum runs in element order, as in the reference.
         b.CreateStore(e.constant(0.0), out);
         e.loop(count, [&](Value* i) {
-          Value* p = e.clamp(e.load(in[0], i), low, high);
-          Value* y = e.load(in[1], i);
-          Value* term =
-              b.CreateFAdd(b.CreateFMul(y, e.intrinsic(llvm::Intrinsic::log, {p})),
-                           b.CreateFMul(b.CreateFSub(one, y),
-                                        e.intrinsic(llvm::Intrinsic::log, {b.CreateFSub(one, p)})));
+          Value* term = crossEntropy.term(e.load(in[0], i), e.load(in[1], i));
           b.CreateStore(b.CreateFSub(b.CreateLoad(e.f32(), out), term), out);
         });
         b.CreateStore(b.CreateFDiv(b.CreateLoad(e.f32(), out), e.constant(double(count))), out);
       } else {
         Value* scale = b.CreateFDiv(b.CreateLoad(e.f32(), in[2]), e.constant(double(count)));
         e.loop(count, [&](Value* i) {
-          Value* p = e.load(in[0], i);
-          Value* y = e.load(in[1], i);
-          Value* inside = b.CreateAnd(b.CreateFCmpOGE(p, low), b.CreateFCmpOLE(p, high));
-          Value* derivative =
-              b.CreateFAdd(b.CreateFNeg(b.CreateFDiv(y, p)),
-                           b.CreateFDiv(b.CreateFSub(one, y), b.CreateFSub(one, p)));
-          Value* gradient = b.CreateFMul(scale, derivative);
-          e.store(b.CreateSelect(inside, gradient, e.constant(0.0)), out, i);
+          e.store(crossEntropy.gradient(e.load(in[0], i), e.load(in[1], i), scale), out, i);
         });
       }
       break;
@@ -967,14 +1051,7 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
       int64_t batch = shapeOf(0)[0], width = shapeOf(0)[1], units = outShape[1];
       llvm::Value* sum = b.CreateAlloca(e.f32());
       e.loop(batch, [&](Value* row) {
-        Value* start = b.CreateMul(row, e.index(width));
-        b.CreateStore(e.constant(0.0), sum);
-        e.loop(width, [&](Value* k) {
-          Value* product = b.CreateFMul(e.load(in[0], b.CreateAdd(start, k)),
-                                        e.load(in[1], b.CreateAdd(start, k)));
-          b.CreateStore(b.CreateFAdd(b.CreateLoad(e.f32(), sum), product), sum);
-        });
-        Value* dot = b.CreateLoad(e.f32(), sum);
+        Value* dot = rowDot(e, in[0], in[1], row, width, sum);
         e.loop(units, [&](Value* n) {
           Value* preactivation =
               b.CreateFAdd(b.CreateFMul(dot, e.load(in[2], n)), e.load(in[3], n));
@@ -984,6 +1061,9 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
       });
       break;
     }
+    case OpKind::FusedDotDenseLossGrad:
+      emitDotDenseLossGrad(e, op, in, out, {shapeOf(0)[0], shapeOf(0)[1], shapeOf(2)[1]});
+      break;
     case OpKind::FusedGatherMatMul:
     case OpKind::FusedMatMulScatterAdd:
       emitFusedGather(e, module_, op, in, out, shapeOf, outShape, tiledMatMul_);

@@ -272,6 +272,16 @@ Type inferFusedDotDense(const std::vector<Type>& operands, const Attributes&) {
   return {DType::Float32, {left.shape[0], kernel.shape[1]}};
 }
 
+Type inferFusedDotDenseLossGrad(const std::vector<Type>& operands, const Attributes& attributes) {
+  Type probabilities = inferFusedDotDense({operands.begin(), operands.begin() + 4}, attributes);
+  if (operands[4] != probabilities)
+    fail("fused_dot_dense_loss_grad labels must be {}, got {}", formatType(probabilities),
+         formatType(operands[4]));
+  if (operands[5].numElements() != 1) fail("the loss gradient must be a scalar");
+  DotDenseLossLayout layout{operands[0].shape[0], operands[0].shape[1], probabilities.shape[1]};
+  return {DType::Float32, {layout.size()}};
+}
+
 Type inferFusedGatherMatMul(const std::vector<Type>& operands, const Attributes& attributes) {
   const Type& b = operands[2];
   inferGather({operands[0], operands[1]}, attributes);  // checks the table and the ids

@@ -23,6 +23,20 @@ inline constexpr int kOpKindCount = 0
 /// Activations that fused ops apply, by number in their attributes (the model format's order).
 enum class Activation : int64_t { Linear = 0, Sigmoid = 1, HardSigmoid = 2, Tanh = 3, Relu = 4 };
 
+/// Where fused_dot_dense_loss_grad keeps each of its results in its one flat result, for a batch
+/// of `batch` pairs of `width`-long vectors and a dense layer of `units` units.
+struct DotDenseLossLayout {
+  int64_t batch, width, units;
+
+  int64_t loss() const { return 0; }
+  int64_t probabilities() const { return 1; }
+  int64_t leftGradient() const { return probabilities() + batch * units; }
+  int64_t rightGradient() const { return leftGradient() + batch * width; }
+  int64_t kernelGradient() const { return rightGradient() + batch * width; }
+  int64_t biasGradient() const { return kernelGradient() + units; }
+  int64_t size() const { return biasGradient() + units; }
+};
+
 /// The static type of a value: element type and shape.
 struct Type {
   DType dtype = DType::Float32;

@@ -3,7 +3,8 @@
 //   act(reduce_sum(a · b, axis 1, keepdims) · kernel + bias)  ->  fused_dot_dense(a, b, kernel,
 //   bias)
 //
-// The pieces must have no other users. Its gradient rule writes the backward in plain ops.
+// The pieces must have no other users. Its gradient rule writes the backward in plain ops; when
+// training, fuse-dot-dense-loss then takes them, the layer and its loss into one op.
 #include <optional>
 
 #include "ir/builder.h"

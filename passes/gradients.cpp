@@ -194,14 +194,17 @@ ValueId activationGradient(ir::Builder& builder, ir::Activation activation, Valu
 }
 
 // The backward of the fused dot and dense layer, in plain ops: it is as cheap as the forward
-// (B x U work), and the products feed the LSTM's backward.
+// (B x U work), and the products feed the LSTM's backward. After autodiff, fuse-dot-dense-loss
+// (passes/fuse_dot_dense_loss.cpp) matches these very ops to fuse them with the loss.
 void fusedDotDenseGradient(GradientContext& c) {
   ir::Builder& b = c.builder;
   ValueId left = c.operand(0), right = c.operand(1), kernel = c.operand(2);
   ValueId product = b.mul(left, right);
   ValueId dot = b.reduceSum(product, {1}, true);
-  ValueId preactivation = b.add(b.matmul(dot, kernel), c.operand(3));
   auto activation = static_cast<ir::Activation>(c.op.attributes.getInt("activation"));
+  // Only hard_sigmoid's and relu's gradients read the pre-activation.
+  bool readsInput = activation == ir::Activation::HardSigmoid || activation == ir::Activation::Relu;
+  ValueId preactivation = readsInput ? b.add(b.matmul(dot, kernel), c.operand(3)) : ir::kNoValue;
   ValueId dpre = activationGradient(b, activation, preactivation, c.op.result, c.dy);
 
   if (c.needs(2)) c.accumulate(2, b.matmul(dot, dpre, true, false));

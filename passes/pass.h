@@ -54,6 +54,7 @@ bool fuseEmbeddingGather(ir::Graph& graph, const PassOptions& options);
 bool foldEmbeddingProjection(ir::Graph& graph, const PassOptions& options);
 bool fuseLstmCell(ir::Graph& graph, const PassOptions& options);
 bool fuseDotDense(ir::Graph& graph, const PassOptions& options);
+bool fuseDotDenseLoss(ir::Graph& graph, const PassOptions& options);
 bool combineSliceGradients(ir::Graph& graph, const PassOptions& options);
 bool accumulateTableGradients(ir::Graph& graph, const PassOptions& options);
 bool differentiate(ir::Graph& graph, const PassOptions& options);

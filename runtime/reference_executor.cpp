@@ -114,6 +114,22 @@ Scalar activationDerivative(ir::Activation kind, Scalar x, Scalar y) {
   return Scalar(1);
 }
 
+/// One prediction's share of the binary cross-entropy's sum, p clipped to [1e-7, 1 - 1e-7].
+template <typename Scalar>
+Scalar crossEntropyTerm(Scalar p, Scalar y) {
+  constexpr Scalar kEpsilon = Scalar(1e-7);
+  Scalar clipped = std::clamp(p, kEpsilon, Scalar(1) - kEpsilon);
+  return y * std::log(clipped) + (Scalar(1) - y) * std::log(Scalar(1) - clipped);
+}
+
+/// d(-crossEntropyTerm)/dp; the clip passes no gradient where it is active.
+template <typename Scalar>
+Scalar crossEntropyDerivative(Scalar p, Scalar y) {
+  constexpr Scalar kEpsilon = Scalar(1e-7);
+  if (p < kEpsilon || p > Scalar(1) - kEpsilon) return Scalar(0);
+  return -y / p + (Scalar(1) - y) / (Scalar(1) - p);
+}
+
 /// The value of an elementwise op of `kind` at one element (b is unused by unary ops).
 template <typename Scalar>
 Scalar elementwiseValue(ir::OpKind kind, Scalar factor, Scalar a, Scalar b) {
@@ -467,24 +483,17 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
 
     case OpKind::BinaryCrossEntropy:
     case OpKind::BinaryCrossEntropyGrad: {
-      constexpr Scalar kEpsilon = Scalar(1e-7);
       const std::vector<Scalar>& p = in(0);
       const std::vector<Scalar>& y = in(1);
       Scalar count = Scalar(p.size());
       if (op.kind == OpKind::BinaryCrossEntropy) {
         Scalar sum = 0;
-        for (size_t i = 0; i < p.size(); ++i) {
-          Scalar clipped = std::clamp(p[i], kEpsilon, Scalar(1) - kEpsilon);
-          sum -= y[i] * std::log(clipped) + (Scalar(1) - y[i]) * std::log(Scalar(1) - clipped);
-        }
+        for (size_t i = 0; i < p.size(); ++i) sum -= crossEntropyTerm(p[i], y[i]);
         out[0] = sum / count;
       } else {
         Scalar dloss = in(2)[0];
-        for (size_t i = 0; i < p.size(); ++i) {
-          // The clip passes no gradient where it is active.
-          if (p[i] < kEpsilon || p[i] > Scalar(1) - kEpsilon) continue;
-          out[i] = dloss * (-y[i] / p[i] + (Scalar(1) - y[i]) / (Scalar(1) - p[i])) / count;
-        }
+        for (size_t i = 0; i < p.size(); ++i)
+          out[i] = dloss * crossEntropyDerivative(p[i], y[i]) / count;
       }
       break;
     }
@@ -537,6 +546,43 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
         for (int64_t n = 0; n < units; ++n)
           out[row * units + n] = activate(activation, dot * kernel[n] + bias[n]);
       }
+      break;
+    }
+
+    case OpKind::FusedDotDenseLossGrad: {
+      auto activation = static_cast<ir::Activation>(attributes.getInt("activation"));
+      const std::vector<Scalar>& a = in(0);
+      const std::vector<Scalar>& b = in(1);
+      const std::vector<Scalar>& kernel = in(2);
+      const std::vector<Scalar>& bias = in(3);
+      const std::vector<Scalar>& labels = in(4);
+      Scalar dloss = in(5)[0];
+      ir::DotDenseLossLayout layout{shapeOf(0)[0], shapeOf(0)[1], shapeOf(2)[1]};
+      int64_t width = layout.width, units = layout.units;
+      Scalar count = Scalar(layout.batch * units);
+      Scalar loss = 0;
+      for (int64_t row = 0; row < layout.batch; ++row) {
+        Scalar dot = 0;
+        for (int64_t k = 0; k < width; ++k) dot += a[row * width + k] * b[row * width + k];
+        Scalar ddot = 0;
+        for (int64_t n = 0; n < units; ++n) {
+          Scalar preactivation = dot * kernel[n] + bias[n];
+          Scalar p = activate(activation, preactivation);
+          Scalar y = labels[row * units + n];
+          out[layout.probabilities() + row * units + n] = p;
+          loss -= crossEntropyTerm(p, y);
+          Scalar dp = dloss * crossEntropyDerivative(p, y) / count;
+          Scalar dpreactivation = dp * activationDerivative(activation, preactivation, p);
+          out[layout.kernelGradient() + n] += dot * dpreactivation;
+          out[layout.biasGradient() + n] += dpreactivation;
+          ddot += dpreactivation * kernel[n];
+        }
+        for (int64_t k = 0; k < width; ++k) {
+          out[layout.leftGradient() + row * width + k] = ddot * b[row * width + k];
+          out[layout.rightGradient() + row * width + k] = ddot * a[row * width + k];
+        }
+      }
+      out[layout.loss()] = loss / count;
       break;
     }
 

@@ -197,6 +197,34 @@ TEST_F(FusionStructure, DotAndDenseBecomeOneOp) {
   EXPECT_EQ(countOps(unfused, OpKind::ReduceSum), 1);
 }
 
+TEST_F(FusionStructure, WhenTrainingTheDotDenseLayerAndItsLossBecomeOneOp) {
+  ir::Graph fused = buildGraph(parsed_, true, {});
+  EXPECT_EQ(countOps(fused, OpKind::FusedDotDenseLossGrad), 1);
+  for (OpKind piece : {OpKind::FusedDotDense, OpKind::BinaryCrossEntropy,
+                       OpKind::BinaryCrossEntropyGrad, OpKind::SigmoidGrad})
+    EXPECT_EQ(countOps(fused, piece), 0) << ir::opName(piece);
+  // The probabilities (which the trainer reports) and the loss are views of the fused result.
+  std::vector<int32_t> producers = ir::producerIndex(fused);
+  for (const char* output : {"dense", "loss"}) {
+    ir::ValueId value = fused.findOutput(output);
+    ASSERT_NE(value, ir::kNoValue) << output;
+    const ir::Op& view = fused.ops()[producers[value]];
+    ASSERT_EQ(view.kind, OpKind::Reshape) << output;
+    const ir::Op& slice = fused.ops()[producers[view.operands[0]]];
+    EXPECT_EQ(fused.ops()[producers[slice.operands[0]]].kind, OpKind::FusedDotDenseLossGrad);
+  }
+
+  ir::Graph unfused = buildGraph(parsed_, true, {{"fuse-dot-dense-loss"}});
+  EXPECT_EQ(countOps(unfused, OpKind::FusedDotDenseLossGrad), 0);
+  EXPECT_EQ(countOps(unfused, OpKind::FusedDotDense), 1);
+  EXPECT_EQ(countOps(unfused, OpKind::BinaryCrossEntropy), 1);
+  EXPECT_EQ(countOps(unfused, OpKind::BinaryCrossEntropyGrad), 1);
+  // Without the forward fusion there is nothing to fuse the loss with.
+  ir::Graph plain = buildGraph(parsed_, true, {{"fuse-dot-dense"}});
+  EXPECT_EQ(countOps(plain, OpKind::FusedDotDenseLossGrad), 0);
+  EXPECT_EQ(countOps(plain, OpKind::BinaryCrossEntropyGrad), 1);
+}
+
 TEST_F(FusionStructure, SliceGradientsBecomeConcatsInsteadOfPaddedSums) {
   // Per question: one concat of the steps' slices of the input projection, and one for each
   // step but the last, whose h' and c' slices both have gradients. The last step's c' is not
@@ -237,8 +265,9 @@ TEST_F(FusionStructure, NoFusionRunsNoneOfThem) {
 
 TEST_F(FusionStructure, TheIrDumpNamesEveryFusion) {
   std::string text = ir::printGraph(buildGraph(parsed_, true, {{"optimizer"}}));
-  for (const char* name : {"fused_gather_matmul(", "fused_matmul_scatter_add(", "fused_lstm_cell(",
-                           "fused_lstm_cell_grad(", "fused_dot_dense(", "fused_elementwise("})
+  for (const char* name :
+       {"fused_gather_matmul(", "fused_matmul_scatter_add(", "fused_lstm_cell(",
+        "fused_lstm_cell_grad(", "fused_dot_dense_loss_grad(", "fused_elementwise("})
     EXPECT_NE(text.find(name), std::string::npos) << name;
 }
 
@@ -294,6 +323,45 @@ ir::Graph dotDenseGraph(bool exposeDot) {
 TEST(FusionRefusals, DotDenseLeavesADotThatIsAlsoAnOutput) {
   expectRefusalOfAnExposedPiece(dotDenseGraph, passes::fuseDotDense, OpKind::FusedDotDense,
                                 OpKind::ReduceSum);
+}
+
+/// The training graph of act(reduce_sum(a · b) · kernel + bias) and its binary cross-entropy,
+/// after autodiff; `exposeGradient` makes the loss's gradient a graph output as well.
+ir::Graph dotDenseLossGraph(bool exposeGradient, ir::Activation activation) {
+  ir::Graph graph("dot_dense_loss");
+  ir::ValueId a = graph.addWeight("a", {DType::Float32, {2, 3}}, true);
+  ir::ValueId b = graph.addWeight("b", {DType::Float32, {2, 3}}, true);
+  ir::ValueId kernel = graph.addWeight("kernel", {DType::Float32, {1, 1}}, true);
+  ir::ValueId bias = graph.addWeight("bias", {DType::Float32, {1}}, true);
+  ir::ValueId labels = graph.addInput("labels", {DType::Float32, {2, 1}});
+  ir::Builder builder(graph, "dense");
+  ir::ValueId probabilities = builder.op(OpKind::FusedDotDense, {a, b, kernel, bias},
+                                         {{"activation", static_cast<int64_t>(activation)}});
+  graph.addOutput("dense", probabilities);
+  graph.addOutput("loss", builder.op(OpKind::BinaryCrossEntropy, {probabilities, labels}));
+  passes::differentiate(graph, {});
+  if (exposeGradient)
+    for (const ir::Op& op : std::vector<ir::Op>(graph.ops()))
+      if (op.kind == OpKind::BinaryCrossEntropyGrad) graph.addOutput("dp", op.result);
+  return graph;
+}
+
+ir::Graph sigmoidDotDenseLossGraph(bool exposeGradient) {
+  return dotDenseLossGraph(exposeGradient, ir::Activation::Sigmoid);
+}
+
+TEST(FusionRefusals, DotDenseLossLeavesALossGradientThatIsAlsoAnOutput) {
+  expectRefusalOfAnExposedPiece(sigmoidDotDenseLossGraph, passes::fuseDotDenseLoss,
+                                OpKind::FusedDotDenseLossGrad, OpKind::BinaryCrossEntropyGrad);
+}
+
+TEST(FusionRefusals, DotDenseLossNeedsAnActivationWhoseGradientReadsItsOutput) {
+  ir::Graph graph = dotDenseLossGraph(false, ir::Activation::Relu);
+  bool changed = true;
+  std::string log = runPassVerbosely(graph, passes::fuseDotDenseLoss, &changed);
+  EXPECT_FALSE(changed);
+  EXPECT_EQ(countOps(graph, OpKind::BinaryCrossEntropyGrad), 1);
+  EXPECT_NE(log.find("gradient reads the pre-activation"), std::string::npos) << log;
 }
 
 /// One LSTM step from its gate pre-activations; `exposeGate` also outputs the input gate.
@@ -458,6 +526,42 @@ TEST_P(FusionNumbers, FusedAndUnfusedAgreeOnOutputsLossAndGradients) {
   EXPECT_GT(maxAbs(fused.at("grad/lstm/kernel")), 0.0f);
 }
 
+/// The losses of `steps` training steps with Adam from the same weights, and the weights left.
+std::pair<std::vector<float>, TensorMap> trainingSteps(const testing::ParsedModel& parsed,
+                                                       ExecutorKind executor,
+                                                       const Variant& variant, int steps) {
+  SessionOptions options;
+  options.batchSize = kBatch;
+  options.training = true;
+  options.executor = executor;
+  options.passes.disabled = variant.disabled;
+  Session session(parsed.model, parsed.analysis, options);
+  session.setWeights(initializeWeights(parsed.analysis, 5));
+  std::vector<float> losses;
+  for (int step = 0; step < steps; ++step)
+    losses.push_back(session.run(batchWithRepeatsAndPadding()).at("loss").data<float>()[0]);
+  return {losses, session.weights()};
+}
+
+class DotDenseLossSteps : public ::testing::TestWithParam<ExecutorKind> {};
+
+TEST_P(DotDenseLossSteps, FusedAndUnfusedTrainAlike) {
+  testing::ParsedModel parsed = testing::parseModelJson(miniatureQuoraModel("Sigmoid"));
+  auto [fusedLosses, fusedWeights] = trainingSteps(parsed, GetParam(), {}, 4);
+  auto [losses, weights] = trainingSteps(parsed, GetParam(), {{"fuse-dot-dense-loss"}}, 4);
+  for (size_t step = 0; step < losses.size(); ++step)
+    EXPECT_NEAR(fusedLosses[step], losses[step], 1e-5f * std::abs(losses[step])) << step;
+  EXPECT_NE(losses.front(), losses.back());  // the steps did train
+  for (const auto& [name, expected] : weights)
+    EXPECT_LE(maxAbsDifference(fusedWeights.at(name), expected), 1e-5f) << name;
+}
+
+INSTANTIATE_TEST_SUITE_P(BothExecutors, DotDenseLossSteps,
+                         ::testing::Values(ExecutorKind::Reference, ExecutorKind::Jit),
+                         [](const auto& info) {
+                           return info.param == ExecutorKind::Jit ? "jit" : "reference";
+                         });
+
 /// An embedding table from `seed`, scaled up so that the probabilities depend on it clearly (the
 /// dot of two small LSTM states is near 0 whatever the ids).
 Tensor embeddingTable(const testing::ParsedModel& parsed, uint64_t seed) {
@@ -563,7 +667,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::Values("Sigmoid", "HardSigmoid"),
                        ::testing::Values(ExecutorKind::Reference, ExecutorKind::Jit),
                        ::testing::Values("hoist-lstm-input-projection", "fuse-embedding-gather",
-                                         "fuse-lstm-cell", "fuse-dot-dense",
+                                         "fuse-lstm-cell", "fuse-dot-dense", "fuse-dot-dense-loss",
                                          "combine-slice-gradients", "accumulate-table-gradients",
                                          "fuse-elementwise", "all")),
     numbersCaseName);

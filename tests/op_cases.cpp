@@ -84,6 +84,22 @@ OpCase dotDenseCase(const std::string& name, ir::Activation activation) {
           }};
 }
 
+/// The training step of a dot + dense layer and its loss; every operand frozen (the op runs after
+/// autodiff, it has no gradient rule). The labels are 0 and 1, with predictions on both sides.
+OpCase dotDenseLossCase(const std::string& name, ir::Activation activation) {
+  return {name, OpKind::FusedDotDenseLossGrad, [=](OpCaseBuilder& c) {
+            ValueId a = c.frozen("a", {3, 4});
+            ValueId b = c.frozen("b", {3, 4});
+            ValueId kernel = c.frozen("kernel", {1, 2});
+            ValueId bias = c.frozen("bias", {2}, kProbability);
+            ValueId labels = c.frozen("y", {3, 2}, {1, 0, 0, 1, 1, 1});
+            ValueId dloss = c.frozen("dloss", {}, std::vector<float>{1.5f});
+            return c.builder().op(OpKind::FusedDotDenseLossGrad,
+                                  {a, b, kernel, bias, labels, dloss},
+                                  {{"activation", static_cast<int64_t>(activation)}});
+          }};
+}
+
 /// Adam over a table's rows from a sparse gradient with repeated ids, exact or lazy.
 OpCase adamRowsCase(const char* name, bool lazy) {
   return {name, OpKind::AdamUpdateRows, [lazy](OpCaseBuilder& c) {
@@ -278,6 +294,8 @@ std::vector<OpCase> makeCases() {
       dotDenseCase("fused_dot_dense", Activation::Sigmoid),
       dotDenseCase("fused_dot_dense_linear", Activation::Linear),
       dotDenseCase("fused_dot_dense_tanh", Activation::Tanh),
+      dotDenseLossCase("fused_dot_dense_loss_grad", Activation::Sigmoid),
+      dotDenseLossCase("fused_dot_dense_loss_grad_linear", Activation::Linear),
 
       // tanh(a * b + c) * 0.5 - sigmoid_grad(d, a): broadcast operands, a scale's factor, a
       // derivative op and steps reading earlier steps. It runs after autodiff: no gradient rule.
