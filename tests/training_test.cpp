@@ -232,7 +232,8 @@ TEST_F(TrainingCli, ALearningRateThatIsNotAPositiveNumberIsRefused) {
                               nullptr, &errors),
               1)
         << rate;
-    EXPECT_NE(errors.find("--learning-rate: expected a finite number above 0, got "), std::string::npos)
+    EXPECT_NE(errors.find("--learning-rate: expected a finite number above 0, got "),
+              std::string::npos)
         << errors;
     EXPECT_FALSE(std::filesystem::exists(trained));
   }
