@@ -141,6 +141,34 @@ INSTANTIATE_TEST_SUITE_P(
                       FusedGatherCase{ir::OpKind::FusedMatMulScatterAdd, false, 300, 128, 64},
                       FusedGatherCase{ir::OpKind::FusedMatMulScatterAdd, false, 9, 8, 32}));
 
+// A plain lookup (the folded embedding's, at inference), small and large enough to be shared
+// out over the pool: the rows copied exactly, the last ones too, whatever the thread count.
+TEST(GatherKernel, CopiesEveryRowOnAnyThreadCount) {
+  constexpr int64_t kTableRows = 300, kWidth = 512;
+  for (int64_t count : {int64_t{3}, int64_t{140}}) {
+    SCOPED_TRACE(fmt::format("{} ids", count));
+    ir::Graph graph("gather");
+    ir::ValueId table = graph.addInput("table", {DType::Float32, {kTableRows, kWidth}});
+    ir::ValueId ids = graph.addInput("ids", {DType::Int32, {2, count / 2 + count % 2}});
+    graph.addOutput("rows", graph.addOp(ir::OpKind::Gather, {table, ids}));
+    Tensor idValues(DType::Int32, graph.type(ids).shape);
+    auto idData = idValues.data<int32_t>();
+    for (size_t i = 0; i < idData.size(); ++i)  // repeated ids, the first and the last row
+      idData[i] = i % 5 == 4 ? kTableRows - 1 : static_cast<int32_t>((i * 37) % 17);
+    TensorMap inputs = {{"table", randomTensor({kTableRows, kWidth}, 1)}, {"ids", idValues}};
+
+    Tensor expected = ReferenceExecutor<float>(graph).run(inputs).at("rows");
+    JitExecutor jit(graph);
+    for (int threads : {1, 2}) {
+      codegen::setThreadCount(threads);
+      Tensor actual = jit.run(inputs).at("rows");
+      auto a = actual.data<float>(), b = expected.data<float>();
+      EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin(), b.end())) << threads << " thread(s)";
+    }
+    codegen::setThreadCount(1);
+  }
+}
+
 // The embedding's Adam from its touched rows against dense Adam on the summed scatter_adds:
 // the same arithmetic in exact mode, and only the touched rows moving in lazy mode.
 class AdamRows : public ::testing::Test {
