@@ -103,6 +103,11 @@ TensorMap readSafetensors(const std::string& path) {
 }
 
 void writeSafetensors(const std::string& path, const TensorMap& tensors) {
+  // A slip of -o must not replace a trained model with its tensors.
+  for (const char* modelSuffix : {".fbs", ".json", ".dlc"})
+    if (path.ends_with(modelSuffix))
+      fail("{}: this names a model file ({}): tensors are written to a .safetensors file", path,
+           modelSuffix);
   nlohmann::json header = nlohmann::json::object();
   header["__metadata__"] = {{kChecksumKey, formatChecksum(contentChecksum(tensors))}};
   uint64_t offset = 0;

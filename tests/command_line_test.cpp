@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "runtime/safetensors.h"
@@ -129,6 +130,35 @@ TEST(CommandLine, ACompiledGraphIsReadAsTheModelItHolds) {
   // Compiling again needs the model itself.
   expectOneErrorLine(fmt::format("compile {} -o {}", compiled, directory.path("again.dlc")),
                      compiled + ": this is a compiled graph (made by dlc compile -o), not a model");
+}
+
+TEST(CommandLine, TensorsNeverReplaceAModel) {
+  TemporaryDirectory directory;
+  std::string model = goldenModelWithWeights(directory);
+  std::string before = testing::readText(model);
+  expectOneErrorLine(fmt::format("weights export {} -o {}", model, model),
+                     model +
+                         ": this names a model file (.fbs): tensors are written to a "
+                         ".safetensors file");
+  expectOneErrorLine(fmt::format("run {} --inputs {}.inputs.safetensors -o {}", model, kGolden,
+                                 directory.path("out.json")),
+                     "out.json: this names a model file (.json)");
+  EXPECT_EQ(testing::readText(model), before);
+  EXPECT_FALSE(std::filesystem::exists(directory.path("out.json")));
+}
+
+TEST(CommandLine, RunRefusesLabelsOrALossThatAreNotFinite) {
+  TemporaryDirectory directory;
+  std::string model = goldenModelWithWeights(directory);
+  TensorMap inputs = readSafetensors(kGolden + ".inputs.safetensors");
+  inputs.at("is_duplicate").data<float>()[1] = std::nanf("");
+  std::string withNan = directory.path("nan.safetensors");
+  writeSafetensors(withNan, inputs);
+  std::string output = directory.path("out.safetensors");
+  expectOneErrorLine(fmt::format("run {} --inputs {} --labels is_duplicate --train-steps 2 -o {}",
+                                 model, withNan, output),
+                     withNan + ": labels 'is_duplicate' hold nan at index 1");
+  EXPECT_FALSE(std::filesystem::exists(output));
 }
 
 TEST(CommandLine, RunWritesGradientsOnlyWhenAskedTo) {

@@ -1,6 +1,9 @@
 // dlc weights export / import, and dlc run.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "frontend/lowering.h"
 #include "runtime/jit_executor.h"
 #include "runtime/safetensors.h"
@@ -117,6 +120,12 @@ void run(const RunOptions& options) {
       fail("{}: labels '{}' must be {} f32 values, got {}{}", options.inputs, options.labels,
            expected.numElements(), dtypeName(labels.dtype()), formatShape(labels.shape()));
     labels.reshape(expected.shape);
+    auto values = labels.data<float>();
+    auto notFinite =
+        std::find_if(values.begin(), values.end(), [](float v) { return !std::isfinite(v); });
+    if (notFinite != values.end())
+      fail("{}: labels '{}' hold {} at index {}", options.inputs, options.labels, *notFinite,
+           notFinite - values.begin());
     feeds[kLabelsInput] = std::move(labels);
   }
 
@@ -132,7 +141,11 @@ void run(const RunOptions& options) {
     std::vector<float> losses;
     for (int step = 0; step < options.trainSteps; ++step) {
       TensorMap stepOutputs = session.run(feeds);
-      losses.push_back(stepOutputs.at(kLossOutput).data<float>()[0]);
+      float loss = stepOutputs.at(kLossOutput).data<float>()[0];
+      if (!std::isfinite(loss))
+        fail("{}: the loss is {} at training step {}; nothing was written", options.inputs, loss,
+             step + 1);
+      losses.push_back(loss);
       if (step == 0) outputs = std::move(stepOutputs);  // outputs before any update
     }
     outputs["losses"] = Tensor::fromFloats({options.trainSteps}, losses);
