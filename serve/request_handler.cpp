@@ -45,9 +45,9 @@ std::vector<TextPair> parsePredictBody(std::string_view body, const RequestLimit
   json document;
   try {
     document = json::parse(body, countPairsKeys);
-  } catch (const json::parse_error& error) {
-    // nlohmann's messages start with "[json.exception.parse_error.101] ", which says nothing
-    // to a client.
+  } catch (const json::exception& error) {
+    // A syntax error, or a number past a double (out_of_range). nlohmann's messages start with
+    // "[json.exception.parse_error.101] ", which says nothing to a client.
     std::string_view what = error.what();
     size_t start = what.find("] ");
     throw RefusedRequest{

@@ -80,6 +80,7 @@ TEST_F(ServeHandler, RefusesBadPredictRequestsWithAReason) {
       {"", 400, "malformed JSON"},
       {R"({"pairs": [["a", "b"]])", 400, "malformed JSON"},
       {"{\"pairs\": [[\"\xff\xfe\", 1]", 400, "malformed JSON"},
+      {R"({"pairs": [[1e400, "b"]]})", 400, "malformed JSON: number overflow"},
       {R"([["a", "b"]])", 400, "expected a JSON object"},
       {R"({})", 400, "missing field \"pairs\""},
       {R"({"pairs": [], "pair": []})", 400, "unknown field \"pair\""},
