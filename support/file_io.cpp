@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -15,6 +16,7 @@
 #include <optional>
 
 #include "support/error.h"
+#include "support/memory_limit.h"
 
 namespace dlc {
 
@@ -147,7 +149,14 @@ std::vector<std::byte> readFile(const std::string& path) {
   std::vector<std::byte> contents(capacity);
   size_t filled = 0;
   for (;;) {
-    if (filled == contents.size()) contents.resize(2 * contents.size());
+    if (filled == contents.size()) {
+      // A device or a FIFO may never end: stop at the memory limit.
+      int64_t limit = memoryLimit();
+      if (static_cast<int64_t>(filled) > limit)
+        fail("{}: cannot read: it is larger than the memory limit of {} (dlc --memory-limit)", path,
+             formatBytes(limit));
+      contents.resize(std::min<size_t>(2 * contents.size(), static_cast<size_t>(limit) + 1));
+    }
     ssize_t count = ::read(fd, contents.data() + filled, contents.size() - filled);
     if (count < 0 && errno == EINTR) continue;
     if (count < 0) fail("{}: cannot read: {}", path, std::strerror(errno));

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "support/error.h"
+#include "support/memory_limit.h"
 #include "tests/test_support.h"
 
 namespace dlc {
@@ -126,6 +127,15 @@ TEST(ReadingFiles, ADirectoryIsRefusedNamingIt) {
   TemporaryDirectory directory;
   EXPECT_EQ(errorOf([&] { readFile(directory.path("")); }),
             directory.path("") + ": cannot read: it is a directory, not a file");
+}
+
+TEST(ReadingFiles, AFileWithoutEndStopsAtTheMemoryLimit) {
+  int64_t previous = memoryLimit();
+  setMemoryLimit(int64_t{1} << 20);
+  EXPECT_EQ(errorOf([] { readFile("/dev/zero"); }),
+            "/dev/zero: cannot read: it is larger than the memory limit of 1.0 MiB (dlc "
+            "--memory-limit)");
+  setMemoryLimit(previous);
 }
 
 TEST(ReadingFiles, AFifoIsReadToItsEnd) {
