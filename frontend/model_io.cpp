@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cctype>
 #include <filesystem>
@@ -75,6 +76,9 @@ schema::ModelT unpackVerified(const uint8_t* data, size_t size, const std::strin
 schema::ModelT parseModel(std::span<const std::byte> contents, const std::string& source) {
   const auto* bytes = reinterpret_cast<const uint8_t*>(contents.data());
   if (contents.empty()) fail("{}: the file is empty", source);
+  constexpr std::array<uint8_t, 3> kByteOrderMark = {0xEF, 0xBB, 0xBF};
+  if (contents.size() >= 3 && std::equal(kByteOrderMark.begin(), kByteOrderMark.end(), bytes))
+    return parseModel(contents.subspan(3), source);
 
   auto firstChar = std::find_if(contents.begin(), contents.end(), [](std::byte b) {
     return !std::isspace(static_cast<unsigned char>(b));

@@ -292,6 +292,17 @@ TEST_P(BadModelFile, MakesDlcSummaryExitWithOneLine) {
 INSTANTIATE_TEST_SUITE_P(Inputs, BadModelFile, ::testing::ValuesIn(badInputs()),
                          [](const auto& info) { return info.param.name; });
 
+TEST(ModelLoading, AJsonModelMayStartWithAByteOrderMark) {
+  testing::TemporaryDirectory directory;
+  std::string path = directory.path("bom.json");
+  testing::writeText(path, "\xEF\xBB\xBF" + exampleJson());
+  std::string withMark, without;
+  EXPECT_EQ(testing::runDlc("summary " + path, &withMark), 0);
+  EXPECT_EQ(testing::runDlc("summary " + sourcePath("examples/quora_siamese/model.json"), &without),
+            0);
+  EXPECT_EQ(withMark, without);
+}
+
 TEST(ModelLoading, ADirectoryIsOneClearError) {
   testing::TemporaryDirectory directory;
   std::string path = directory.path("models.fbs");
