@@ -330,6 +330,9 @@ std::vector<std::pair<std::string, std::string>> parsePairsToPredict(std::string
         trimmed(fields[1]) == "question2")
       continue;
     bool labelled = fields.size() == 3 && (trimmed(fields[2]) == "0" || trimmed(fields[2]) == "1");
+    if (fields.size() == 3 && !labelled)
+      fail("{}:{}: the third field is a label, 0 or 1, got \"{}\"", path, lineNumber,
+           trimmed(fields[2]));
     if (fields.size() != 2 && !labelled)
       fail(
           "{}:{}: expected question1<TAB>question2 (and perhaps <TAB>0 or 1, a label), found {} "

@@ -269,11 +269,13 @@ TEST_F(QuoraDataTest, RefusesPairsToPredictThatWouldNotLineUpWithTheAnswers) {
             "bad.tsv:2: expected question1<TAB>question2 (and perhaps "
             "<TAB>0 or 1, a label), found 1 field"},
            {"A?\tB?\n\r\nC?\tD?\n", "bad.tsv:2: the line is empty"},
-           {"A?\tB?\tC?\n", "bad.tsv:1: expected question1<TAB>question2"},
+           {"A?\tB?\tC?\n", "bad.tsv:1: the third field is a label, 0 or 1, got \"C?\""},
+           {"A?\tB?\t7\n", "bad.tsv:1: the third field is a label, 0 or 1, got \"7\""},
            {"id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n0\t1\t2\tA?\tB?\t0\n",
             "bad.tsv:1: expected question1<TAB>question2 (and perhaps <TAB>0 or 1, a label), "
             "found 6 fields (dlc evaluate reads files of labelled pairs)"},
-           {"A?\tB?\nquestion1\tquestion2\tis_duplicate\n", "bad.tsv:2: expected question1"},
+           {"A?\tB?\nquestion1\tquestion2\tis_duplicate\n",
+            "bad.tsv:2: the third field is a label, 0 or 1, got \"is_duplicate\""},
        }) {
     std::string path = writeFile("bad.tsv", bad.text);
     try {
