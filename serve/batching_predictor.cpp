@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <limits>
 
@@ -10,6 +11,7 @@
 #include "frontend/summary.h"
 #include "runtime/trainer.h"
 #include "support/error.h"
+#include "support/memory_limit.h"
 
 namespace dlc::serve {
 
@@ -61,6 +63,14 @@ std::string mebibytes(size_t bytes) {
   return fmt::format("{:.0f} MiB", static_cast<double>(bytes) / (1 << 20));
 }
 
+/// What the sessions still to open may take, the process holding `resident` bytes: what the
+/// machine has available, and no more than the memory limit (dlc --memory-limit) leaves.
+size_t roomForSessions(size_t resident) {
+  int64_t belowLimit = std::max<int64_t>(memoryLimit() - static_cast<int64_t>(resident), 1);
+  size_t available = availableBytes();
+  return available == 0 ? belowLimit : std::min(available, static_cast<size_t>(belowLimit));
+}
+
 }  // namespace
 
 void checkSessionsFit(int sessions, int opened, size_t bytesPerSession, size_t availableBytes) {
@@ -84,9 +94,14 @@ void BatchingPredictor::openSessions(const std::function<std::unique_ptr<Compile
       size_t before = residentBytes();
       models_.push_back(open());
       size_t after = residentBytes();
+      if (static_cast<int64_t>(after) > memoryLimit())
+        fail(
+            "serve: with {} of {} sessions open the process takes {}, more than the memory limit "
+            "of {} (dlc --memory-limit)",
+            i + 1, options_.sessions, mebibytes(after), formatBytes(memoryLimit()));
       if (i == 1 && before && after > before) {
         bytesPerSession = after - before;
-        checkSessionsFit(options_.sessions, 2, bytesPerSession, availableBytes());
+        checkSessionsFit(options_.sessions, 2, bytesPerSession, roomForSessions(after));
       }
     }
   } catch (const std::bad_alloc&) {

@@ -555,6 +555,19 @@ TEST_F(ServeOverLoopback, TheCommandPrintsAnIpv6UrlAndASecondOneOnItsPortFails) 
   EXPECT_EQ(process.stop(SIGTERM), 0);
 }
 
+TEST_F(ServeOverLoopback, SessionsBeyondTheMemoryLimitAreRefusedWithTheFigures) {
+  std::string errors;
+  EXPECT_EQ(
+      testing::runDlc(fmt::format("--memory-limit 8M serve {} --port 0 --sessions 2", modelPath_),
+                      nullptr, &errors),
+      1);
+  EXPECT_TRUE(errors.starts_with("dlc: error: serve: with 1 of 2 sessions open the process takes "))
+      << errors;
+  EXPECT_NE(errors.find("more than the memory limit of 8.0 MiB (dlc --memory-limit)\n"),
+            std::string::npos)
+      << errors;
+}
+
 TEST(DlcServe, AModelWithoutATokenizerIsOneErrorLine) {
   std::string errors;
   EXPECT_EQ(testing::runDlc(
