@@ -269,33 +269,42 @@ QuoraDataset parseQuoraPairs(std::string_view text, const std::string& path) {
   if (question1Column == std::string_view::npos) missing += " question1";
   if (question2Column == std::string_view::npos) missing += " question2";
   if (labelColumn == std::string_view::npos) missing += " is_duplicate";
-  if (!missing.empty()) {
+  // No header at all: labelled pairs as `dlc predict --pairs` reads them, a label a line.
+  bool headerless = question1Column == std::string_view::npos &&
+                    question2Column == std::string_view::npos &&
+                    labelColumn == std::string_view::npos && delimiter == '\t' &&
+                    fields.size() == 3 && parseLabel(fields[2]) >= 0;
+  if (headerless) {
+    question1Column = 0, question2Column = 1, labelColumn = 2;
+  } else if (!missing.empty()) {
     fail(
-        "{}:{}: expected a header with columns question1, question2 and is_duplicate, "
-        "missing:{}",
+        "{}:{}: expected a header with columns question1, question2 and is_duplicate (or, "
+        "without one, question1<TAB>question2<TAB>0 or 1 a line), missing:{}",
         path, reader.rowLine(), missing);
   }
   reader.expectFieldCount(fields.size());
 
   QuoraDataset dataset;
   dataset.pairs.reserve(text.size() / 128);
-  while (reader.nextRow(fields)) {
+  auto addRow = [&] {
     std::string& question1 = fields[question1Column];
     std::string& question2 = fields[question2Column];
     if (trimmed(question1).empty() || trimmed(question2).empty()) {
       ++dataset.skippedEmptyQuestion;
-      continue;
+      return;
     }
 
     int label = parseLabel(fields[labelColumn]);
     if (label < 0) {
       ++dataset.skippedBadLabel;
-      continue;
+      return;
     }
 
     dataset.pairs.push_back(
         QuestionPair{std::move(question1), std::move(question2), static_cast<float>(label)});
-  }
+  };
+  if (headerless) addRow();
+  while (reader.nextRow(fields)) addRow();
   return dataset;
 }
 

@@ -77,6 +77,27 @@ TEST_F(QuoraDataTest, ReadsTheProjectTsv) {
   EXPECT_EQ(dataset.skippedBadLabel, 0);
 }
 
+TEST_F(QuoraDataTest, ReadsLabelledPairsWithoutAHeader) {
+  std::string path = writeFile("talk.tsv",
+                               "How do I cook rice?\tRice: how?\t1\n"
+                               "What is 2+2?\tIs 4 even?\t0\n"
+                               "What is 3+3?\tIs 6 even?\tmaybe\n");
+  QuoraDataset dataset = readQuoraPairs(path);
+
+  ASSERT_EQ(dataset.pairs.size(), 2u);
+  EXPECT_EQ(dataset.pairs[0].question1, "How do I cook rice?");
+  EXPECT_EQ(dataset.pairs[0].label, 1.0f);
+  EXPECT_EQ(dataset.pairs[1].question2, "Is 4 even?");
+  EXPECT_EQ(dataset.pairs[1].label, 0.0f);
+  EXPECT_EQ(dataset.skippedBadLabel, 1);
+
+  // The talk's six pairs, shipped with the example, are such a file.
+  QuoraDataset talk =
+      readQuoraPairs(std::string(DLC_SOURCE_DIR) + "/examples/quora_siamese/talk_pairs.tsv");
+  EXPECT_EQ(talk.pairs.size(), 6u);
+  EXPECT_EQ(talk.skippedBadLabel + talk.skippedEmptyQuestion, 0);
+}
+
 TEST_F(QuoraDataTest, KeepsLiteralQuotesInTheProjectTsv) {
   // A question may start with a quote that closes mid-question or never: both are literal. The
   // unclosed one must not swallow the next rows up to the next quote before a TAB.
