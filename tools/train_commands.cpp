@@ -25,9 +25,10 @@ std::vector<QuestionPair> readPairs(const std::string& path) {
   int64_t skipped = data.skippedEmptyQuestion + data.skippedBadLabel;
   if (skipped > 0)
     fmt::print(stderr,
-               "dlc: warning: {}: skipped {} rows ({} with an empty question, {} with a "
+               "dlc: warning: {}: skipped {} row{} ({} with an empty question, {} with a "
                "label other than 0 or 1)\n",
-               path, skipped, data.skippedEmptyQuestion, data.skippedBadLabel);
+               path, skipped, skipped == 1 ? "" : "s", data.skippedEmptyQuestion,
+               data.skippedBadLabel);
   if (data.pairs.empty()) fail("{}: has no usable question pairs", path);
   return std::move(data.pairs);
 }
@@ -118,7 +119,8 @@ void evaluate(const EvaluateOptions& options) {
     fmt::print("{}\n", report.dump());
     return;
   }
-  fmt::print("Evaluated {} pairs from {}\n", encoded.count, options.data);
+  fmt::print("Evaluated {} pair{} from {}\n", encoded.count, encoded.count == 1 ? "" : "s",
+             options.data);
   fmt::print(
       "loss: {:.4f}  accuracy: {:.4f}  precision: {:.4f}  recall: {:.4f}  f1: {:.4f}  "
       "auc: {:.4f}\n",
