@@ -57,6 +57,7 @@ TEST(CommandLine, OptionErrorsAreOneLineAndStatusOne) {
            {train + " --seed -1", "--seed: expected a whole number from 0"},
            {"weights export " + model + " -o w.safetensors --seed -1", "--seed"},
            {"summary " + model + " --bogus", "(see dlc summary --help)"},
+           {"serve " + model + " --host ''", "--host: expected an address (127.0.0.1, ::1"},
        })
     expectOneErrorLine(bad.arguments, bad.expected);
 

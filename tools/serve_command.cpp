@@ -82,6 +82,11 @@ void addServeCommand(CLI::App& app) {
                    "Trained model file, or a graph compiled from one (dlc compile -o)")
       ->required();
   command->add_option("--host", options->server.host, "Address to listen on")
+      ->check(CLI::Validator(
+          [](const std::string& host) {
+            return host.empty() ? "expected an address (127.0.0.1, ::1, 0.0.0.0), got nothing" : "";
+          },
+          "ADDRESS"))
       ->capture_default_str();
   command->add_option("--port", options->server.port, "Port to listen on; 0 picks a free one")
       ->check(CLI::Range(0, 65535))
