@@ -76,16 +76,19 @@ schema::ModelT unpackVerified(const uint8_t* data, size_t size, const std::strin
 schema::ModelT parseModel(std::span<const std::byte> contents, const std::string& source) {
   const auto* bytes = reinterpret_cast<const uint8_t*>(contents.data());
   if (contents.empty()) fail("{}: the file is empty", source);
+  // The JSON form may start with a UTF-8 byte order mark, as Windows editors write it. (Only
+  // text may: the binary form is read where it lies, aligned.)
+  std::span<const std::byte> json = contents;
   constexpr std::array<uint8_t, 3> kByteOrderMark = {0xEF, 0xBB, 0xBF};
   if (contents.size() >= 3 && std::equal(kByteOrderMark.begin(), kByteOrderMark.end(), bytes))
-    return parseModel(contents.subspan(3), source);
+    json = contents.subspan(3);
 
-  auto firstChar = std::find_if(contents.begin(), contents.end(), [](std::byte b) {
+  auto firstChar = std::find_if(json.begin(), json.end(), [](std::byte b) {
     return !std::isspace(static_cast<unsigned char>(b));
   });
-  if (firstChar != contents.end() && *firstChar == std::byte{'{'}) {
+  if (firstChar != json.end() && *firstChar == std::byte{'{'}) {
     auto parser = makeSchemaParser(JsonUse::Read);
-    std::string text(reinterpret_cast<const char*>(bytes), contents.size());
+    std::string text(reinterpret_cast<const char*>(json.data()), json.size());
     if (!parser->Parse(text.c_str()))
       fail("{}: not a valid dlc model in JSON form: {}", source, describeJsonError(*parser, text));
     schema::ModelT model = unpackVerified(parser->builder_.GetBufferPointer(),
