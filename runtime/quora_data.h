@@ -35,7 +35,8 @@ struct QuoraDataset {
 /// The header line picks the delimiter (TAB if it has one, else comma) and names the columns
 /// question1, question2 and is_duplicate, in any order among others; a file without a header
 /// holds question1<TAB>question2<TAB>label a line (as `dlc predict --pairs` reads them). LF and
-/// CRLF line ends both work. An Error naming the path and line if the file cannot be read or is not such a table.
+/// CRLF line ends both work. An Error naming the path and line if the file cannot be read or is
+/// not such a table.
 QuoraDataset readQuoraPairs(const std::string& path);
 /// The same on text already in memory (decompressed, without a byte order mark); `path` names it
 /// in errors.
