@@ -9,6 +9,7 @@
 #include <cctype>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "frontend/json_diagnostics.h"
@@ -17,6 +18,7 @@
 #include "schema/dlc_model_schema_text.h"
 #include "support/error.h"
 #include "support/file_io.h"
+#include "support/utf8.h"
 
 namespace dlc {
 
@@ -49,6 +51,47 @@ bool holdsTensorData(const schema::ModelT& model) {
   return !model.weights.empty() || (model.training && !model.training->optimizer_state.empty());
 }
 
+/// FlatBuffers strings are UTF-8 but its verifier does not check them; what is not would break
+/// the JSON form and `dlc summary --json` later. `field` names the string as the JSON form does.
+void checkUtf8(std::string_view text, const std::string& field, const std::string& source) {
+  if (std::optional<size_t> offset = firstInvalidUtf8(text))
+    fail("{}: {} is not valid UTF-8 (byte {}), as every string of a model must be", source, field,
+         *offset);
+}
+
+void checkUtf8(const std::vector<std::string>& texts, const std::string& field,
+               const std::string& source) {
+  for (size_t i = 0; i < texts.size(); ++i)
+    checkUtf8(texts[i], fmt::format("{}[{}]", field, i), source);
+}
+
+void checkStringsAreUtf8(const schema::ModelT& model, const std::string& source) {
+  checkUtf8(model.name, "name", source);
+  checkUtf8(model.producer, "producer", source);
+  for (size_t i = 0; i < model.layers.size(); ++i) {
+    checkUtf8(model.layers[i]->name, fmt::format("layers[{}].name", i), source);
+    checkUtf8(model.layers[i]->inputs, fmt::format("layers[{}].inputs", i), source);
+  }
+  checkUtf8(model.inputs, "inputs", source);
+  checkUtf8(model.outputs, "outputs", source);
+  for (size_t i = 0; i < model.weights.size(); ++i)
+    checkUtf8(model.weights[i]->name, fmt::format("weights[{}].name", i), source);
+
+  if (const schema::TrainingT* training = model.training.get()) {
+    checkUtf8(training->metrics, "training.metrics", source);
+    for (size_t i = 0; i < training->optimizer_state.size(); ++i)
+      checkUtf8(training->optimizer_state[i]->name,
+                fmt::format("training.optimizer_state[{}].name", i), source);
+  }
+  if (const schema::TextPreprocessingT* preprocessing = model.preprocessing.get()) {
+    checkUtf8(preprocessing->filters, "preprocessing.filters", source);
+    checkUtf8(preprocessing->split, "preprocessing.split", source);
+    checkUtf8(preprocessing->oov_token, "preprocessing.oov_token", source);
+    checkUtf8(preprocessing->vocabulary, "preprocessing.vocabulary", source);
+    checkUtf8(preprocessing->text_inputs, "preprocessing.text_inputs", source);
+  }
+}
+
 /// The JSON form has no checksum to check: it is text, meant to be edited.
 enum class Checksum { Verify, Ignore };
 
@@ -68,6 +111,7 @@ schema::ModelT unpackVerified(const uint8_t* data, size_t size, const std::strin
   if (model.format_version > kFormatVersion)
     fail("{}: model format version {} is newer than this dlc reads ({})", source,
          model.format_version, kFormatVersion);
+  checkStringsAreUtf8(model, source);
   return model;
 }
 

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "support/error.h"
+#include "support/utf8.h"
 
 namespace dlc {
 namespace {
@@ -28,57 +29,6 @@ char32_t lowerCodePoint(char32_t codePoint) {
   locale_t locale = utf8Locale();
   if (locale == static_cast<locale_t>(0)) return codePoint;
   return static_cast<char32_t>(towlower_l(static_cast<wint_t>(codePoint), locale));
-}
-
-/// The length of the well-formed UTF-8 sequence at text[position] and its code point in
-/// `codePoint`; 0 if the bytes there are not well-formed UTF-8.
-size_t decodeUtf8(std::string_view text, size_t position, char32_t& codePoint) {
-  auto byteAt = [&](size_t index) { return static_cast<unsigned char>(text[index]); };
-  unsigned char lead = byteAt(position);
-  size_t length;
-  char32_t minimum;
-  if (lead < 0x80) {
-    codePoint = lead;
-    return 1;
-  } else if ((lead & 0xE0) == 0xC0) {
-    length = 2, minimum = 0x80, codePoint = lead & 0x1F;
-  } else if ((lead & 0xF0) == 0xE0) {
-    length = 3, minimum = 0x800, codePoint = lead & 0x0F;
-  } else if ((lead & 0xF8) == 0xF0) {
-    length = 4, minimum = 0x10000, codePoint = lead & 0x07;
-  } else {
-    return 0;
-  }
-  if (position + length > text.size()) return 0;
-
-  for (size_t offset = 1; offset < length; ++offset) {
-    unsigned char continuation = byteAt(position + offset);
-    if ((continuation & 0xC0) != 0x80) return 0;
-    codePoint = (codePoint << 6) | (continuation & 0x3F);
-  }
-
-  // Overlong encodings, UTF-16 surrogates and values past U+10FFFF are not valid UTF-8.
-  bool isSurrogate = codePoint >= 0xD800 && codePoint <= 0xDFFF;
-  if (codePoint < minimum || isSurrogate || codePoint > 0x10FFFF) return 0;
-  return length;
-}
-
-void appendUtf8(std::string& out, char32_t codePoint) {
-  if (codePoint < 0x80) {
-    out += static_cast<char>(codePoint);
-  } else if (codePoint < 0x800) {
-    out += static_cast<char>(0xC0 | (codePoint >> 6));
-    out += static_cast<char>(0x80 | (codePoint & 0x3F));
-  } else if (codePoint < 0x10000) {
-    out += static_cast<char>(0xE0 | (codePoint >> 12));
-    out += static_cast<char>(0x80 | ((codePoint >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (codePoint & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (codePoint >> 18));
-    out += static_cast<char>(0x80 | ((codePoint >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((codePoint >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (codePoint & 0x3F));
-  }
 }
 
 /// Calls `visit` with each non-empty piece of `text` between occurrences of `separator`, like
@@ -192,9 +142,11 @@ std::string Tokenizer::normalize(std::string_view text) const {
     char32_t codePoint;
     size_t length = decodeUtf8(text, position, codePoint);
 
-    // A byte that is not part of well-formed UTF-8 cannot be lowercased or filtered: keep it.
+    // A byte that is not part of well-formed UTF-8 becomes U+FFFD, as Python decodes with
+    // errors="replace", so that every word of a vocabulary is valid UTF-8 (the model format's
+    // strings must be). Python gives one U+FFFD for a truncated sequence; this, one per byte.
     if (length == 0) {
-      normalized += text[position];
+      normalized += kReplacementCharacter;
       ++position;
       continue;
     }

@@ -69,7 +69,8 @@ class Tokenizer {
   };
   using WordIndex = std::unordered_map<std::string, int32_t, WordHash, std::equal_to<>>;
 
-  /// The text lowercased (if configured) with every filter character replaced by `split`.
+  /// The text lowercased (if configured) with every filter character replaced by `split`, and
+  /// each byte that is not part of well-formed UTF-8 by U+FFFD.
   std::string normalize(std::string_view text) const;
   bool isFilter(char32_t codePoint) const;
   void rebuildVocabulary();

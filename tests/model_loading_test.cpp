@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "frontend/model_io.h"
@@ -37,11 +38,11 @@ std::string replaced(std::string text, const std::string& from, const std::strin
 const std::string kDotLayer =
     R"({ "name": "dot", "kind": "Dot", "inputs": ["lstm:0", "lstm:1"], "dot": { "axes": [1] } },)";
 
-/// The example in binary form, with another format version.
-std::string binaryWithVersion(uint32_t version) {
+/// The example in binary form, changed by `change`.
+std::string binaryWith(const std::function<void(schema::ModelT&)>& change) {
   std::string binary = exampleBinary();
   schema::ModelT model = parseModel(std::as_bytes(std::span(binary.data(), binary.size())), "x");
-  model.format_version = version;
+  change(model);
   return serializeModel(model);
 }
 
@@ -234,8 +235,28 @@ std::vector<BadInput> badInputs() {
        {"model format version 2 is newer than this dlc reads (1)"}},
       {"newer_format_version_binary",
        ".fbs",
-       [] { return binaryWithVersion(2); },
+       [] { return binaryWith([](schema::ModelT& model) { model.format_version = 2; }); },
        {"model format version 2 is newer than this dlc reads (1)"}},
+      // The FlatBuffers verifier leaves strings unchecked; one that is not UTF-8 would break the
+      // JSON form and `summary --json`.
+      {"layer_name_not_utf8",
+       ".fbs",
+       [] {
+         return binaryWith([](schema::ModelT& model) { model.layers[2]->name = "emb\xFF"; });
+       },
+       {"layers[2].name is not valid UTF-8 (byte 3)"}},
+      {"vocabulary_word_not_utf8",
+       ".fbs",
+       [] {
+         return binaryWith([](schema::ModelT& model) {
+           model.preprocessing->vocabulary = {"the", "wh\xC3", "is"};
+         });
+       },
+       {"preprocessing.vocabulary[1] is not valid UTF-8 (byte 2)"}},
+      {"layer_input_not_utf8_json",
+       ".json",
+       [] { return replaced(exampleJson(), R"("lstm:0")", "\"lstm\xE2\x82:0\""); },
+       {"UTF-8"}},
   };
 
   // A valid file cut short: inside the header, just after the identifier, and further on, to

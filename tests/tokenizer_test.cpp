@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "support/error.h"
+#include "support/utf8.h"
 
 namespace dlc {
 namespace {
@@ -113,12 +114,19 @@ TEST(TokenizerTest, LowercasesBeyondAscii) {
   EXPECT_EQ(tokenizer.textToWordSequence("İSTANBUL"), (Words{"i\u0307stanbul"}));
 }
 
-TEST(TokenizerTest, PassesInvalidUtf8Through) {
+TEST(TokenizerTest, ReplacesBytesThatAreNotUtf8AndFitsAVocabularyThatIs) {
   Tokenizer tokenizer;
 
-  // A stray byte is kept as it is; the letters around it are still lowercased.
-  // Octal escapes, because a hex escape would swallow the letters after it.
-  EXPECT_EQ(tokenizer.textToWordSequence("ABC\377DEF \303"), (Words{"abc\377def", "\303"}));
+  // A stray byte becomes U+FFFD; the letters around it are still lowercased. Octal escapes,
+  // because a hex escape would swallow the letters after it.
+  EXPECT_EQ(tokenizer.textToWordSequence("ABC\377DEF \303"),
+            (Words{"abc\uFFFDdef", "\uFFFD"}));
+
+  // The model format stores the vocabulary, and its strings must be UTF-8.
+  tokenizer.fitOnTexts({"caf\303 \355\240\200 ok"});
+  for (const std::string& word : tokenizer.vocabulary())
+    EXPECT_FALSE(firstInvalidUtf8(word).has_value()) << word;
+  EXPECT_EQ(tokenizer.textToSequence("CAF\303"), (Ids{1}));
 }
 
 TEST(TokenizerTest, UsesCustomFiltersAndSplit) {

@@ -355,7 +355,9 @@ TEST(KilledTraining, ResumesToTheModelOfAnUninterruptedRunAndNeverLeavesAHalfWri
       EXPECT_GE(saved.training->epochs_done, epochsDone);
       epochsDone = saved.training->epochs_done;
     }
-    if (std::filesystem::exists(killed)) EXPECT_NO_THROW(loadModel(killed));
+    if (std::filesystem::exists(killed)) {
+      EXPECT_NO_THROW(loadModel(killed));
+    }
     if (child.succeeded()) break;
   }
   EXPECT_GT(resumedRuns, 0) << "no run resumed from a checkpoint: the test proved nothing";
@@ -467,7 +469,9 @@ TEST(InterruptedTraining, SaysWhereTheLastCheckpointIsAndLeavesNoTemporaryFile) 
             : "\ndlc: training interrupted before its first checkpoint; nothing was written\n";
     EXPECT_NE(printed.find(expected), std::string::npos) << printed;
     EXPECT_EQ(temporaryFiles(directory.path("")), std::vector<std::string>{});
-    if (std::filesystem::exists(checkpoint)) EXPECT_NO_THROW(loadModel(checkpoint));
+    if (std::filesystem::exists(checkpoint)) {
+      EXPECT_NO_THROW(loadModel(checkpoint));
+    }
     EXPECT_FALSE(std::filesystem::exists(trained));
   }
 }
@@ -493,7 +497,9 @@ TEST(InterruptedWrite, LeavesNoTemporaryFile) {
       EXPECT_EQ(WEXITSTATUS(child.status), 0) << testing::readText(log);
     }
     EXPECT_EQ(temporaryFiles(directory.path("")), std::vector<std::string>{});
-    if (std::filesystem::exists(output)) EXPECT_NO_THROW(readSafetensors(output));
+    if (std::filesystem::exists(output)) {
+      EXPECT_NO_THROW(readSafetensors(output));
+    }
   }
   EXPECT_GT(interrupted, 0) << "no write was interrupted: the test proved nothing";
 }
