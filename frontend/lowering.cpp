@@ -1,5 +1,7 @@
 #include "frontend/lowering.h"
 
+#include <algorithm>
+
 #include "ir/builder.h"
 #include "support/error.h"
 
@@ -41,6 +43,8 @@ ir::Graph lowerModel(const schema::ModelT& model, const ModelAnalysis& analysis,
     TensorReference reference = parseTensorReference(referenceText);
     return layerOutputs.at(reference.layer).at(reference.call);
   };
+  // Layers lowered once on stacked calls: the stacked result, whose slices are the calls'.
+  std::map<std::string, ir::ValueId> stackedOutputs;
 
   for (const LayerAnalysis& layer : analysis.layers) {
     const schema::LayerT& definition = *layer.layer;
@@ -62,9 +66,44 @@ ir::Graph lowerModel(const schema::ModelT& model, const ModelAnalysis& analysis,
     } else {
       for (const std::string& input : definition.inputs) calls.push_back({resolve(input)});
     }
-    for (std::vector<ir::ValueId>& callInputs : calls) {
+    auto lowerCall = [&](std::vector<ir::ValueId> callInputs) {
       LayerLowering lowering{builder, definition, std::move(callInputs), weights, options.withLoss};
-      outputs.push_back(rule.lower(lowering));
+      return rule.lower(lowering);
+    };
+
+    bool stack = options.stackSharedCalls && calls.size() > 1 &&
+                 std::all_of(calls.begin(), calls.end(), [&](const auto& call) {
+                   return graph.type(call[0]) == graph.type(calls[0][0]);
+                 });
+    if (!stack) {
+      for (std::vector<ir::ValueId>& callInputs : calls)
+        outputs.push_back(lowerCall(std::move(callInputs)));
+      continue;
+    }
+
+    // Calls 0..n-1 of a layer that was itself stacked are its stacked result, whole.
+    ir::ValueId stacked = ir::kNoValue;
+    TensorReference first = parseTensorReference(definition.inputs[0]);
+    if (stackedOutputs.count(first.layer)) {
+      bool inOrder = definition.inputs.size() == layerOutputs.at(first.layer).size();
+      for (size_t call = 0; inOrder && call < definition.inputs.size(); ++call) {
+        TensorReference reference = parseTensorReference(definition.inputs[call]);
+        inOrder = reference.layer == first.layer && reference.call == static_cast<int>(call);
+      }
+      if (inOrder) stacked = stackedOutputs.at(first.layer);
+    }
+    if (stacked == ir::kNoValue) {
+      std::vector<ir::ValueId> parts;
+      for (const std::vector<ir::ValueId>& call : calls) parts.push_back(call[0]);
+      stacked = builder.concat(parts, 0);
+    }
+
+    ir::ValueId result = lowerCall({stacked});
+    stackedOutputs[definition.name] = result;
+    int64_t rows = graph.type(calls[0][0]).shape[0];
+    for (size_t call = 0; call < calls.size(); ++call) {
+      int64_t start = static_cast<int64_t>(call) * rows;
+      outputs.push_back(builder.slice(result, 0, start, start + rows));
     }
   }
 

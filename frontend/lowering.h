@@ -11,6 +11,11 @@ struct LoweringOptions {
   int64_t batchSize = 64;
   /// Adds the input "labels" (shaped like the first model output) and the output "loss".
   bool withLoss = false;
+  /// A shared layer called on several tensors of one type runs once, on them stacked along the
+  /// batch (the Siamese branches become one LSTM of twice the rows: larger products, half the
+  /// ops), and each call's output is a slice of the result. Every layer that takes one tensor
+  /// treats the rows of a batch independently, so the results are those of separate calls.
+  bool stackSharedCalls = true;
 };
 
 /// Graph inputs are named after the Input layers, weights "<layer>/<weight>", outputs after the

@@ -33,6 +33,7 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(schema::ModelT model,
   sessionOptions.batchSize = options.batchSize;
   sessionOptions.training = options.training;
   sessionOptions.passes.disabled = options.disabledPasses;
+  sessionOptions.stackSharedCalls = options.stackSharedCalls;
   sessionOptions.passes.verbose = options.verbose;
   sessionOptions.passes.printAfterAll = options.printAfterAll;
   sessionOptions.passes.log = options.log;
@@ -69,6 +70,7 @@ CompiledGraphFile parseCompiledGraph(std::span<const std::byte> contents,
   result.training = file->training();
   if (file->disabled_passes())
     for (const auto* name : *file->disabled_passes()) result.disabledPasses.insert(name->str());
+  result.stackSharedCalls = file->stacked_shared_calls();
   result.cpu = file->cpu()->str();
   result.objectCode.assign(reinterpret_cast<const char*>(file->object_code()->data()),
                            file->object_code()->size());
@@ -83,7 +85,8 @@ std::unique_ptr<CompiledModel> CompiledModel::load(const std::string& path) {
   compiled->model_ = std::move(file.model);
   compiled->source_ = path;
   compiled->analysis_ = std::move(file.analysis);
-  compiled->options_ = {file.batchSize, file.training, std::move(file.disabledPasses)};
+  compiled->options_ = {file.batchSize, file.training, std::move(file.disabledPasses),
+                        file.stackSharedCalls};
 
   // Code made for another CPU may use instructions this one lacks: compile it again then.
   bool sameCpu = file.cpu == codegen::hostCpuDescription();
@@ -92,6 +95,7 @@ std::unique_ptr<CompiledModel> CompiledModel::load(const std::string& path) {
   sessionOptions.batchSize = compiled->options_.batchSize;
   sessionOptions.training = compiled->options_.training;
   sessionOptions.passes.disabled = compiled->options_.disabledPasses;
+  sessionOptions.stackSharedCalls = compiled->options_.stackSharedCalls;
   if (sameCpu) {
     sessionOptions.loadCode = [&](const ir::Graph& graph) {
       try {
@@ -142,6 +146,7 @@ void CompiledModel::save(const std::string& path) const {
   file.add_arena_bytes(code->memoryPlan().arenaBytes);
   file.add_offsets(offsets);
   file.add_disabled_passes(disabledPasses);
+  file.add_stacked_shared_calls(options_.stackSharedCalls);
   // Stored although zero, so that sealing has its place to write.
   builder.ForceDefaults(true);
   file.add_checksum(0);

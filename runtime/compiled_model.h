@@ -31,6 +31,7 @@ struct CompiledGraphFile {
   int64_t batchSize = 0;
   bool training = false;
   std::set<std::string> disabledPasses;
+  bool stackSharedCalls = false;
   std::string cpu;
   std::string objectCode;
   codegen::MemoryPlan memoryPlan;
@@ -49,6 +50,8 @@ class CompiledModel {
     bool training = false;
     /// Passes not to run, by name.
     std::set<std::string> disabledPasses;
+    /// Lowering: LoweringOptions::stackSharedCalls.
+    bool stackSharedCalls = true;
     /// What the passes say while compiling (dlc compile -v, --print-ir-after-all), and where.
     bool verbose = false;
     bool printAfterAll = false;

@@ -59,6 +59,19 @@ std::string tableLayer(const ir::Graph& graph, const std::vector<int32_t>& produ
   return value.name.substr(0, value.name.find('/'));
 }
 
+/// The graph inputs that `ids` holds: itself, or the inputs a shared layer's calls stacked.
+std::vector<ir::ValueId> idSources(const ir::Graph& graph, const std::vector<int32_t>& producers,
+                                   ir::ValueId ids) {
+  if (graph.value(ids).kind == ir::ValueKind::Input) return {ids};
+  if (graph.value(ids).kind != ir::ValueKind::Result || producers[ids] < 0) return {};
+  const ir::Op& producer = graph.ops()[producers[ids]];
+  if (producer.kind != ir::OpKind::Concat) return {};
+  std::vector<ir::ValueId> sources;
+  for (ir::ValueId part : producer.operands)
+    if (graph.value(part).kind == ir::ValueKind::Input) sources.push_back(part);
+  return sources;
+}
+
 }  // namespace
 
 std::vector<TokenIdInput> tokenIdInputs(const ir::Graph& graph) {
@@ -77,12 +90,11 @@ std::vector<TokenIdInput> tokenIdInputs(const ir::Graph& graph) {
       bool scatter =
           op.kind == ir::OpKind::ScatterAdd || op.kind == ir::OpKind::FusedMatMulScatterAdd;
       if (lookups ? !lookup : !scatter) continue;
-      ir::ValueId ids = op.operands[lookup ? 1 : 0];
-      if (graph.value(ids).kind != ir::ValueKind::Input) continue;
       int64_t rows = lookup ? graph.type(op.operands[0]).shape[0] : graph.type(op.result).shape[0];
       std::string layer =
           lookup ? tableLayer(graph, producers, op.operands[0], op.origin) : op.origin;
-      add({graph.value(ids).name, layer, rows});
+      for (ir::ValueId ids : idSources(graph, producers, op.operands[lookup ? 1 : 0]))
+        add({graph.value(ids).name, layer, rows});
     }
   }
   return idInputs;

@@ -469,15 +469,25 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
     case OpKind::Concat: {
       int64_t axis = normalized(attributes.getInt("axis"), outShape.size());
       AxisSplit target = splitAt(outShape, axis);
-      int64_t offset = 0;
-      for (size_t operand = 0; operand < op.operands.size(); ++operand) {
-        AxisSplit source = splitAt(shapeOf(static_cast<int>(operand)), axis);
-        const std::vector<Scalar>& x = in(static_cast<int>(operand));
-        for (int64_t o = 0; o < source.outer; ++o)
-          std::copy_n(x.begin() + o * source.size * source.inner, source.size * source.inner,
-                      out.begin() + (o * target.size + offset) * target.inner);
-        offset += source.size;
+      // Floats, or token ids (a shared embedding's calls stacked into one lookup).
+      auto concatenate = [&](auto& result, auto&& operandData) {
+        int64_t offset = 0;
+        for (size_t operand = 0; operand < op.operands.size(); ++operand) {
+          AxisSplit source = splitAt(shapeOf(static_cast<int>(operand)), axis);
+          const auto& x = operandData(static_cast<int>(operand));
+          for (int64_t o = 0; o < source.outer; ++o)
+            std::copy_n(x.begin() + o * source.size * source.inner, source.size * source.inner,
+                        result.begin() + (o * target.size + offset) * target.inner);
+          offset += source.size;
+        }
+      };
+      if (graph_.type(op.result).dtype == DType::Int32) {
+        std::vector<int32_t>& result = buffers_[op.result].ids;
+        result.assign(numElements(outShape), 0);
+        concatenate(result, ids);
+        return;
       }
+      concatenate(out, in);
       break;
     }
 

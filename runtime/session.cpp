@@ -11,7 +11,8 @@ namespace dlc {
 Session::Session(const schema::ModelT& model, const ModelAnalysis& analysis,
                  const SessionOptions& options)
     : options_(options),
-      graph_(lowerModel(model, analysis, {options.batchSize, options.training})) {
+      graph_(lowerModel(model, analysis,
+                        {options.batchSize, options.training, options.stackSharedCalls})) {
   passes::PassOptions passOptions = options.passes;
   passOptions.training = options.training;
   passOptions.keepGradientOutputs = options.keepGradients;

@@ -26,6 +26,8 @@ struct SessionOptions {
   bool withOptimizer = true;
   ExecutorKind executor = ExecutorKind::Jit;
   codegen::JitOptions jit;
+  /// Lowering: LoweringOptions::stackSharedCalls.
+  bool stackSharedCalls = true;
   passes::PassOptions passes;  // training, optimizer and keepGradientOutputs are set from above
   /// With the JIT: code compiled earlier for the graph (a compiled model file), or nullptr to
   /// compile it now.

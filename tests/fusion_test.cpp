@@ -61,15 +61,19 @@ TensorMap batchWithRepeatsAndPadding() {
   return {{"q1", first}, {"q2", second}, {kLabelsInput, labels}};
 }
 
-/// Which passes a graph is built without.
+/// Which passes a graph is built without, and how it is lowered. The structure tests lower the
+/// two questions' calls separately, so that a table is looked up twice and each LSTM step is an
+/// op per question; the default lowering stacks them (their own tests are at the end).
 struct Variant {
   std::set<std::string> disabled;
   bool noFusion = false;
+  bool stackSharedCalls = false;
 };
 
 ir::Graph buildGraph(const testing::ParsedModel& parsed, bool training, const Variant& variant,
                      std::ostream* log = nullptr) {
-  ir::Graph graph = lowerModel(parsed.model, parsed.analysis, {kBatch, training});
+  ir::Graph graph =
+      lowerModel(parsed.model, parsed.analysis, {kBatch, training, variant.stackSharedCalls});
   passes::PassOptions options;
   options.training = training;
   options.disabled = variant.disabled;
@@ -489,21 +493,24 @@ TensorMap lossAndGradients(const testing::ParsedModel& parsed, ExecutorKind exec
   options.executor = executor;
   options.passes.disabled = variant.disabled;
   options.passes.noFusion = variant.noFusion;
+  options.stackSharedCalls = variant.stackSharedCalls;
   Session session(parsed.model, parsed.analysis, options);
   session.setWeights(initializeWeights(parsed.analysis, 5));
   return session.run(batchWithRepeatsAndPadding());
 }
 
-/// (recurrent activation, executor, the fusion pass turned off or "all" for --no-fusion)
-using NumbersCase = std::tuple<const char*, ExecutorKind, const char*>;
+/// (recurrent activation, executor, the fusion pass turned off or "all" for --no-fusion, whether
+/// shared calls are stacked)
+using NumbersCase = std::tuple<const char*, ExecutorKind, const char*, bool>;
 
 class FusionNumbers : public ::testing::TestWithParam<NumbersCase> {};
 
 TEST_P(FusionNumbers, FusedAndUnfusedAgreeOnOutputsLossAndGradients) {
-  auto [recurrentActivation, executor, pass] = GetParam();
+  auto [recurrentActivation, executor, pass, stacked] = GetParam();
   testing::ParsedModel parsed = testing::parseModelJson(miniatureQuoraModel(recurrentActivation));
-  Variant without = std::string(pass) == "all" ? Variant{{}, true} : Variant{{pass}, false};
-  TensorMap fused = lossAndGradients(parsed, executor, {});
+  Variant without = std::string(pass) == "all" ? Variant{{}, true, stacked}
+                                               : Variant{{pass}, false, stacked};
+  TensorMap fused = lossAndGradients(parsed, executor, {{}, false, stacked});
   TensorMap unfused = lossAndGradients(parsed, executor, without);
 
   ASSERT_EQ(fused.size(), unfused.size());
@@ -611,9 +618,10 @@ INSTANTIATE_TEST_SUITE_P(BothExecutors, FoldedInference,
                                                               ExecutorKind::Jit)));
 
 std::string numbersCaseName(const ::testing::TestParamInfo<NumbersCase>& info) {
-  auto [activation, executor, pass] = info.param;
-  std::string name = fmt::format("{}_{}_without_{}", activation,
-                                 executor == ExecutorKind::Jit ? "jit" : "reference", pass);
+  auto [activation, executor, pass, stacked] = info.param;
+  std::string name = fmt::format("{}_{}_without_{}{}", activation,
+                                 executor == ExecutorKind::Jit ? "jit" : "reference", pass,
+                                 stacked ? "_stacked" : "");
   std::replace(name.begin(), name.end(), '-', '_');
   return name;
 }
@@ -669,8 +677,48 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values("hoist-lstm-input-projection", "fuse-embedding-gather",
                                          "fuse-lstm-cell", "fuse-dot-dense", "fuse-dot-dense-loss",
                                          "combine-slice-gradients", "accumulate-table-gradients",
-                                         "fuse-elementwise", "all")),
+                                         "fuse-elementwise", "all"),
+                       ::testing::Bool()),
     numbersCaseName);
+
+// A shared layer's calls stacked along the batch: one lookup of both questions' ids, one LSTM
+// of twice the rows, and the same numbers as separate calls.
+
+TEST(StackedSharedCalls, RunEachSharedLayerOnce) {
+  testing::ParsedModel parsed = testing::parseModelJson(miniatureQuoraModel("Sigmoid"));
+  ir::Graph inference = buildGraph(parsed, false, {{}, false, true});
+  EXPECT_EQ(countOps(inference, OpKind::Gather), 1);
+  EXPECT_EQ(countOps(inference, OpKind::FusedLstmCell), kSteps);
+  int64_t stackedIds = std::count_if(
+      inference.ops().begin(), inference.ops().end(), [&](const ir::Op& op) {
+        return op.kind == OpKind::Concat && inference.type(op.result).dtype == DType::Int32 &&
+               inference.type(op.result).shape == Shape{2 * kBatch, kSteps};
+      });
+  EXPECT_EQ(stackedIds, 1);
+
+  ir::Graph training = buildGraph(parsed, true, {{"optimizer"}, false, true});
+  EXPECT_EQ(countOps(training, OpKind::FusedLstmCell), kSteps);
+  EXPECT_EQ(countOps(training, OpKind::FusedLstmCellGrad), kSteps);
+  EXPECT_EQ(countOps(training, OpKind::FusedMatMulScatterAdd), 1);
+}
+
+class StackedSharedCallNumbers : public ::testing::TestWithParam<ExecutorKind> {};
+
+TEST_P(StackedSharedCallNumbers, AgreeWithSeparateCallsOnOutputsLossAndGradients) {
+  testing::ParsedModel parsed = testing::parseModelJson(miniatureQuoraModel("Sigmoid"));
+  TensorMap stacked = lossAndGradients(parsed, GetParam(), {{}, false, true});
+  TensorMap separate = lossAndGradients(parsed, GetParam(), {{}, false, false});
+  ASSERT_EQ(stacked.size(), separate.size());
+  for (const auto& [name, expected] : separate) {
+    ASSERT_TRUE(stacked.count(name)) << name;
+    EXPECT_GT(maxAbs(expected), 0.0f) << name;
+    EXPECT_LE(maxAbsDifference(stacked.at(name), expected), 2e-6f + 1e-5f * maxAbs(expected))
+        << name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(BothExecutors, StackedSharedCallNumbers,
+                         ::testing::Values(ExecutorKind::Reference, ExecutorKind::Jit));
 
 }  // namespace
 }  // namespace dlc
