@@ -23,10 +23,11 @@ void runGraph(benchmark::State& state, const ir::Graph& graph, const TensorMap& 
         benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// (M x K) · (K x N), as the LSTM's step (64 x 128 · 128 x 512, or 1 x 128 · 128 x 512 for one
-// pair) and its hoisted input projection over 20 steps (1280 x 128 · 128 x 512) compute them;
-// and the backward's products: Aᵀ·B for the weight gradients (hᵀ·dz: 128 x 64 · 64 x 512) and
-// A·Bᵀ for the gradients of the inputs (dz·Uᵀ: 64 x 512 · 512 x 128).
+// (M x K) · (K x N), as the LSTM's step computes them on both questions of a batch of 64 pairs
+// stacked (128 x 128 · 128 x 512; 2 x 128 · 128 x 512 for one pair, 64 rows for one question)
+// and its input projection over 20 steps, without the lookup (2560 x 128 · 128 x 512); and
+// the backward's products: Aᵀ·B for the weight gradients (hᵀ·dz: 128 x 128 · 128 x 512) and
+// A·Bᵀ for the gradients of the inputs (dz·Uᵀ: 128 x 512 · 512 x 128).
 void BM_MatMul(benchmark::State& state) {
   int64_t m = state.range(1), k = state.range(2), n = state.range(3);
   bool transposeA = state.range(4) == 1, transposeB = state.range(4) == 2;
@@ -42,9 +43,9 @@ void BM_MatMul(benchmark::State& state) {
   runGraph(state, graph, {{"a", randomFloats(aShape, 7)}}, 2.0 * m * n * k);
 }
 BENCHMARK(BM_MatMul)
-    ->ArgsProduct({{kJit, kJitBlas, kReference}, {1, 20, 64, 1280}, {128}, {512}, {0}})
-    ->ArgsProduct({{kJit, kJitBlas, kReference}, {128}, {64}, {512}, {1}})
-    ->ArgsProduct({{kJit, kJitBlas, kReference}, {64}, {512}, {128}, {2}})
+    ->ArgsProduct({{kJit, kJitBlas, kReference}, {2, 64, 128, 2560}, {128}, {512}, {0}})
+    ->ArgsProduct({{kJit, kJitBlas, kReference}, {128}, {128}, {512}, {1}})
+    ->ArgsProduct({{kJit, kJitBlas, kReference}, {128}, {512}, {128}, {2}})
     ->ArgNames({"executor", "m", "k", "n", "transposed"});
 
 /// One Keras LSTM step (gate order i, f, c, o) on a batch and its loss = sum(h'), with the
@@ -163,15 +164,17 @@ BENCHMARK(BM_GatherScatter)
     ->ArgsProduct({{kJit, kReference}, {0, 1}})
     ->ArgNames({"executor", "scatter"});
 
-// The embedding lookup fused with the LSTM's input projection, as one branch of a batch of 64
-// has it: table[ids] · W (1280 x 128 · 128 x 512), its weight gradient table[ids]ᵀ · dz and the
-// table's gradient scatter_add(ids, dz · Wᵀ); on 1 or 2 threads.
+// The embedding lookup fused with the LSTM's input projection, as a batch of 64 pairs has it
+// (both questions stacked, 128 x 20 ids, time-major): table[ids] · W (2560 x 128 · 128 x 512),
+// its weight gradient table[ids]ᵀ · dz and the table's gradient scatter_add(ids, dz · Wᵀ); on
+// 1 or 2 threads.
 void BM_FusedGather(benchmark::State& state) {
+  constexpr int64_t kRows = 2560;
   int64_t form = state.range(1);
   ir::Graph graph("fused_gather");
-  ir::ValueId ids = graph.addInput("ids", {DType::Int32, {64, 20}});
+  ir::ValueId ids = graph.addInput("ids", {DType::Int32, {20, 128}});
   ir::ValueId table = graph.addWeight("table", {DType::Float32, {50002, 128}}, true);
-  ir::ValueId dz = graph.addInput("dz", {DType::Float32, {1280, 512}});
+  ir::ValueId dz = graph.addInput("dz", {DType::Float32, {kRows, 512}});
   ir::ValueId kernel = graph.addWeight("kernel", {DType::Float32, {128, 512}}, true);
   ir::ValueId result;
   if (form == 0) {
@@ -186,8 +189,8 @@ void BM_FusedGather(benchmark::State& state) {
   graph.addOutput("out", result);
   codegen::setThreadCount(static_cast<int>(state.range(2)));
   runGraph(state, graph,
-           {{"ids", randomIds({64, 20}, 50002, 5)}, {"dz", randomFloats({1280, 512}, 6)}},
-           2.0 * 1280 * 128 * 512);
+           {{"ids", randomIds({20, 128}, 50002, 5)}, {"dz", randomFloats({kRows, 512}, 6)}},
+           2.0 * kRows * 128 * 512);
   codegen::setThreadCount(1);
 }
 BENCHMARK(BM_FusedGather)

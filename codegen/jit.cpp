@@ -93,7 +93,7 @@ void emitEntry(llvm::Module& module, KernelEmitter& kernels, const ir::Graph& gr
   for (size_t index = 0; index < graph.ops().size(); ++index) {
     if (weightOnlyOps[index] != weightOnly) continue;
     const ir::Op& op = graph.ops()[index];
-    if (isView(op, plan)) continue;
+    if (isView(graph, op, plan)) continue;
     std::vector<llvm::Value*> arguments;
     for (ir::ValueId operand : op.operands) arguments.push_back(pointerTo(operand));
     if (op.result != ir::kNoValue) arguments.push_back(pointerTo(op.result));

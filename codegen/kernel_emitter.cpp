@@ -408,17 +408,40 @@ void emitParallel(Emitter& e, const std::vector<Value*>& arguments, int64_t unit
                                       kernel->getName() + ".part", module);
   part->addFnAttr(llvm::Attribute::NoUnwind);
   part->addFnAttr(llvm::Attribute::NoInline);
+
+  // The body takes the buffers as noalias arguments, as the kernel does, and is inlined into
+  // the part: pointers loaded from the array would otherwise lose that, and the vectorizer
+  // would guard its loops with overlap checks that interleaved rows always fail.
+  std::vector<llvm::Type*> bodyParameters(arguments.size(), ptr);
+  bodyParameters.push_back(i64);
+  bodyParameters.push_back(i64);
+  auto* bodyFunction =
+      llvm::Function::Create(llvm::FunctionType::get(b.getVoidTy(), bodyParameters, false),
+                             llvm::Function::InternalLinkage, kernel->getName() + ".body", module);
+  bodyFunction->addFnAttr(llvm::Attribute::NoUnwind);
+  bodyFunction->addFnAttr(llvm::Attribute::AlwaysInline);
+  for (size_t k = 0; k < arguments.size(); ++k)
+    bodyFunction->addParamAttr(static_cast<unsigned>(k), llvm::Attribute::NoAlias);
+  {
+    Emitter be(bodyFunction);
+    std::vector<Value*> buffers;
+    for (size_t k = 0; k < arguments.size(); ++k) buffers.push_back(bodyFunction->getArg(k));
+    body(be, buffers, bodyFunction->getArg(arguments.size()),
+         bodyFunction->getArg(arguments.size() + 1));
+    be.b().CreateRetVoid();
+  }
   {
     Emitter pe(part);
     auto& pb = pe.b();
-    std::vector<Value*> loaded;
+    std::vector<Value*> callArguments;
     for (size_t k = 0; k < arguments.size(); ++k)
-      loaded.push_back(pb.CreateLoad(ptr, pb.CreateInBoundsGEP(ptr, part->getArg(0), pe.index(k))));
+      callArguments.push_back(
+          pb.CreateLoad(ptr, pb.CreateInBoundsGEP(ptr, part->getArg(0), pe.index(k))));
     Value* total = pe.index(units);
-    Value* begin = pb.CreateSDiv(pb.CreateMul(part->getArg(1), total), part->getArg(2));
-    Value* end = pb.CreateSDiv(pb.CreateMul(pb.CreateAdd(part->getArg(1), pe.index(1)), total),
-                               part->getArg(2));
-    body(pe, loaded, begin, end);
+    callArguments.push_back(pb.CreateSDiv(pb.CreateMul(part->getArg(1), total), part->getArg(2)));
+    callArguments.push_back(pb.CreateSDiv(
+        pb.CreateMul(pb.CreateAdd(part->getArg(1), pe.index(1)), total), part->getArg(2)));
+    pb.CreateCall(bodyFunction, callArguments);
     pb.CreateRetVoid();
   }
 
@@ -437,6 +460,50 @@ constexpr int64_t kParallelElements = 1 << 16;
 /// The same for an LSTM cell (batch x units), whose elements cost a few exponentials each.
 constexpr int64_t kParallelCellElements = 1 << 12;
 
+/// Copies rows ids[begin..end) of `table` (rows of `width` floats) one after the other to
+/// `destination`. The rows are far apart in a large table, so each one starts with a miss: the
+/// row a few places on is fetched while this one is copied.
+void copyGatheredRows(Emitter& e, Value* table, Value* ids, int64_t width, Value* begin,
+                      Value* end, Value* destination) {
+  constexpr int64_t kAhead = 4;
+  auto& b = e.b();
+  llvm::Function* prefetch = llvm::Intrinsic::getDeclaration(
+      b.GetInsertBlock()->getModule(), llvm::Intrinsic::prefetch, {b.getPtrTy()});
+  e.loopRange(begin, end, [&](Value* row) {
+    Value* ahead = b.CreateAdd(row, e.index(kAhead));
+    Value* next = b.CreateSelect(b.CreateICmpSLT(ahead, end), ahead, row);
+    Value* nextRow = e.at(table, b.CreateMul(e.loadId(ids, next), e.index(width)));
+    for (int64_t line = 0; line < width; line += 16)
+      b.CreateCall(prefetch,
+                   {e.at(nextRow, e.index(line)), b.getInt32(0), b.getInt32(3), b.getInt32(1)});
+    Value* from = e.at(table, b.CreateMul(e.loadId(ids, row), e.index(width)));
+    e.copy(e.at(destination, b.CreateMul(b.CreateSub(row, begin), e.index(width))), from, width);
+  });
+}
+
+/// The buffers of a tiled product: C = A·B, with A's rows gathered by `ids` if given, and with
+/// `addend` (M x N) and `bias` (N, every row) added if given.
+struct ProductOperands {
+  Value *a, *b, *c, *ids = nullptr, *addend = nullptr, *bias = nullptr;
+
+  /// The buffers given, in order: what a parallel part receives.
+  std::vector<Value*> given() const {
+    std::vector<Value*> values = {a, b, c};
+    for (Value* optional : {ids, addend, bias})
+      if (optional) values.push_back(optional);
+    return values;
+  }
+  /// These operands with their buffers taken from `values` (as given() listed them).
+  ProductOperands in(const std::vector<Value*>& values) const {
+    ProductOperands part{values[0], values[1], values[2]};
+    size_t next = 3;
+    if (ids) part.ids = values[next++];
+    if (addend) part.addend = values[next++];
+    if (bias) part.bias = values[next++];
+    return part;
+  }
+};
+
 /// C = A·B (or Aᵀ·B) for row-major A (M x K, or K x M) and B (K x N), N a multiple of 16,
 /// without BLAS: tiles of up to 4 rows by 64 columns of C are summed over k in vector registers,
 /// with the column blocks outermost so that a block of B (K x 64) stays in L1 while the rows go
@@ -445,55 +512,63 @@ constexpr int64_t kParallelCellElements = 1 << 12;
 /// column block the blocks are shared out over the thread pool.
 ///
 /// With `ids` (A·B only), A is gathered: its rows are rows ids[i] of the table `a`, read in
-/// place, so that an embedding lookup costs no copy. With `accumulate`, C += A·B.
+/// place, so that an embedding lookup costs no copy. With `accumulate`, C += A·B; with an
+/// addend (and a bias), the sums start from them.
+///
+/// A gathered A of many rows (the whole sequence's input projection, 2560 rows from a 25 MB
+/// table) goes in panels instead: the panel's rows are copied together on the stack, and meet
+/// every column block there, the panels shared out over the pool. Reading the rows in place
+/// from all over the table was slower on one thread and split worse over two.
 struct TiledProduct {
   static constexpr int64_t kLanes = 16, kMaxRows = 4;
+  static constexpr int64_t kPanelRows = 128, kPanelFromRows = 256;
   int64_t m, k, n;
   bool transposeA;
   bool accumulate = false;
 
   /// One tile: `rows` rows from `row`, `vectors` x 16 columns from `column`.
-  void tile(Emitter& e, Value* a, Value* b, Value* c, Value* ids, Value* row, Value* column,
-            int64_t rows, int64_t vectors) const {
+  void tile(Emitter& e, const ProductOperands& o, Value* row, Value* column, int64_t rows,
+            int64_t vectors) const {
     auto& builder = e.b();
     auto* vector = llvm::FixedVectorType::get(e.f32(), kLanes);
     llvm::Function* function = builder.GetInsertBlock()->getParent();
     llvm::IRBuilder<> entry(&function->getEntryBlock(), function->getEntryBlock().begin());
-    auto cAt = [&](int64_t r, int64_t v) {
-      Value* offset =
-          builder.CreateAdd(builder.CreateMul(builder.CreateAdd(row, e.index(r)), e.index(n)),
-                            builder.CreateAdd(column, e.index(v * kLanes)));
-      return builder.CreateInBoundsGEP(e.f32(), c, offset);
+    auto offsetOf = [&](int64_t r, int64_t v) {
+      return builder.CreateAdd(builder.CreateMul(builder.CreateAdd(row, e.index(r)), e.index(n)),
+                               builder.CreateAdd(column, e.index(v * kLanes)));
+    };
+    auto vectorAt = [&](Value* base, Value* offset) {
+      return builder.CreateAlignedLoad(vector, builder.CreateInBoundsGEP(e.f32(), base, offset),
+                                       llvm::Align(4));
     };
     std::vector<llvm::AllocaInst*> sums;
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t v = 0; v < vectors; ++v) {
         sums.push_back(entry.CreateAlloca(vector));
-        Value* start =
-            accumulate
-                ? static_cast<Value*>(builder.CreateAlignedLoad(vector, cAt(r, v), llvm::Align(4)))
-                : llvm::ConstantFP::get(vector, 0.0);
+        Value* start = llvm::ConstantFP::get(vector, 0.0);
+        if (accumulate) start = vectorAt(o.c, offsetOf(r, v));
+        if (o.addend) start = vectorAt(o.addend, offsetOf(r, v));
+        if (o.bias)
+          start = builder.CreateFAdd(
+              start, vectorAt(o.bias, builder.CreateAdd(column, e.index(v * kLanes))));
         builder.CreateStore(start, sums.back());
       }
     // Where each row of A starts (A·B): its row of the table when gathered.
     std::vector<Value*> aStarts;
     for (int64_t r = 0; r < rows && !transposeA; ++r) {
       Value* aRow = builder.CreateAdd(row, e.index(r));
-      aStarts.push_back(builder.CreateMul(ids ? e.loadId(ids, aRow) : aRow, e.index(k)));
+      aStarts.push_back(builder.CreateMul(o.ids ? e.loadId(o.ids, aRow) : aRow, e.index(k)));
     }
     e.loop(k, [&](Value* inner) {
       std::vector<Value*> bRow;
       Value* bStart = builder.CreateAdd(builder.CreateMul(inner, e.index(n)), column);
-      for (int64_t v = 0; v < vectors; ++v) {
-        Value* at =
-            builder.CreateInBoundsGEP(e.f32(), b, builder.CreateAdd(bStart, e.index(v * kLanes)));
-        bRow.push_back(builder.CreateAlignedLoad(vector, at, llvm::Align(4)));
-      }
+      for (int64_t v = 0; v < vectors; ++v)
+        bRow.push_back(vectorAt(o.b, builder.CreateAdd(bStart, e.index(v * kLanes))));
       for (int64_t r = 0; r < rows; ++r) {
         Value* aRow = builder.CreateAdd(row, e.index(r));
         Value* aOffset = transposeA ? builder.CreateAdd(builder.CreateMul(inner, e.index(m)), aRow)
                                     : builder.CreateAdd(aStarts[r], inner);
-        Value* aValue = builder.CreateVectorSplat(kLanes, e.load(a, aOffset));
+        Value* aValue = builder.CreateVectorSplat(kLanes, e.load(o.a, aOffset));
         for (int64_t v = 0; v < vectors; ++v) {
           llvm::AllocaInst* sum = sums[r * vectors + v];
           Value* product =
@@ -505,32 +580,63 @@ struct TiledProduct {
     });
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t v = 0; v < vectors; ++v)
-        builder.CreateAlignedStore(builder.CreateLoad(vector, sums[r * vectors + v]), cAt(r, v),
-                                   llvm::Align(4));
+        builder.CreateAlignedStore(
+            builder.CreateLoad(vector, sums[r * vectors + v]),
+            builder.CreateInBoundsGEP(e.f32(), o.c, offsetOf(r, v)), llvm::Align(4));
   }
 
-  /// All rows of one column block: by 4, then the remaining rows in one narrower tile.
-  void columnBlock(Emitter& e, Value* a, Value* b, Value* c, Value* ids, Value* column,
-                   int64_t vectors) const {
-    e.loop(m / kMaxRows, [&](Value* block) {
-      tile(e, a, b, c, ids, e.b().CreateMul(block, e.index(kMaxRows)), column, kMaxRows, vectors);
+  /// `rows` rows from `first` of one column block: by 4, then the rest in one narrower tile.
+  void columnBlock(Emitter& e, const ProductOperands& o, Value* column, int64_t vectors,
+                   Value* first, int64_t rows) const {
+    auto& builder = e.b();
+    e.loop(rows / kMaxRows, [&](Value* block) {
+      Value* row = builder.CreateAdd(first, builder.CreateMul(block, e.index(kMaxRows)));
+      tile(e, o, row, column, kMaxRows, vectors);
     });
-    if (m % kMaxRows != 0)
-      tile(e, a, b, c, ids, e.index(m - m % kMaxRows), column, m % kMaxRows, vectors);
+    if (rows % kMaxRows != 0)
+      tile(e, o, builder.CreateAdd(first, e.index(rows - rows % kMaxRows)), column,
+           rows % kMaxRows, vectors);
   }
 
-  void emit(Emitter& e, Value* a, Value* b, Value* c, Value* ids = nullptr) const {
+  /// `rows` gathered rows from `first`, copied to `packed`, against every column block.
+  void panel(Emitter& e, const ProductOperands& o, Value* packed, Value* first, int64_t rows,
+             int64_t vectors) const {
+    auto& builder = e.b();
+    copyGatheredRows(e, o.a, o.ids, k, first, builder.CreateAdd(first, e.index(rows)), packed);
+    Value* rowsOffset = builder.CreateMul(first, e.index(n));
+    ProductOperands inPanel{packed, o.b, e.at(o.c, rowsOffset)};
+    if (o.addend) inPanel.addend = e.at(o.addend, rowsOffset);
+    inPanel.bias = o.bias;
+    int64_t width = vectors * kLanes;
+    e.loop(n / width, [&](Value* block) {
+      columnBlock(e, inPanel, builder.CreateMul(block, e.index(width)), vectors, e.index(0),
+                  rows);
+    });
+  }
+
+  void emit(Emitter& e, const ProductOperands& o) const {
     // With fewer than 4 rows, wider tiles keep enough independent sums in flight to hide the
     // latency of an FMA.
     int64_t wideVectors = m < kMaxRows ? 8 : 4, wide = wideVectors * kLanes;
+    if (o.ids && !accumulate && n % wide == 0 && m >= kPanelFromRows) {
+      int64_t panels = m / kPanelRows, rest = m % kPanelRows;
+      emitParallel(e, o.given(), panels,
+                   [&](Emitter& pe, const std::vector<Value*>& p, Value* begin, Value* end) {
+                     Value* packed = pe.scratch(kPanelRows * k);
+                     pe.loopRange(begin, end, [&](Value* index) {
+                       Value* first = pe.b().CreateMul(index, pe.index(kPanelRows));
+                       panel(pe, o.in(p), packed, first, kPanelRows, wideVectors);
+                     });
+                   });
+      if (rest != 0) panel(e, o, e.scratch(rest * k), e.index(m - rest), rest, wideVectors);
+      return;
+    }
     if (n % wide == 0 && n / wide >= 2) {
-      std::vector<Value*> arguments = {a, b, c};
-      if (ids) arguments.push_back(ids);
-      emitParallel(e, arguments, n / wide,
+      emitParallel(e, o.given(), n / wide,
                    [&](Emitter& pe, const std::vector<Value*>& p, Value* begin, Value* end) {
                      pe.loopRange(begin, end, [&](Value* block) {
-                       columnBlock(pe, p[0], p[1], p[2], ids ? p[3] : nullptr,
-                                   pe.b().CreateMul(block, pe.index(wide)), wideVectors);
+                       columnBlock(pe, o.in(p), pe.b().CreateMul(block, pe.index(wide)),
+                                   wideVectors, pe.index(0), m);
                      });
                    });
       return;
@@ -540,7 +646,7 @@ struct TiledProduct {
       int64_t width = vectors * kLanes, blocks = (n - done) / width;
       e.loop(blocks, [&](Value* block) {
         Value* column = e.b().CreateAdd(e.index(done), e.b().CreateMul(block, e.index(width)));
-        columnBlock(e, a, b, c, ids, column, vectors);
+        columnBlock(e, o, column, vectors, e.index(0), m);
       });
       done += blocks * width;
     }
@@ -709,7 +815,7 @@ void emitFusedGather(Emitter& e, llvm::Module& module, const ir::Op& op,
   int64_t columns = shapeOf(2)[1];                          // N
   bool tiled = tiledMatMul && columns % TiledProduct::kLanes == 0;
   if (gathering && tiled && !transposed) {
-    TiledProduct{count, width, columns, false}.emit(e, in[0], in[2], out, ids);
+    TiledProduct{count, width, columns, false}.emit(e, {in[0], in[2], out, ids});
     return;
   }
   int64_t tileRows = std::clamp<int64_t>(kTileFloats / width, 1, std::max<int64_t>(count, 1));
@@ -748,7 +854,7 @@ void emitFusedGather(Emitter& e, llvm::Module& module, const ir::Op& op,
     if (tiled) {
       TiledProduct product{width, rows, columns, true};
       product.accumulate = true;
-      product.emit(e, tile, gradients, out);
+      product.emit(e, {tile, gradients, out});
     } else if (transposed) {
       Value* first = b.CreateICmpEQ(start, e.index(0));
       callSgemm(e, module, true, false, width, columns, rows, tile, width, gradients, columns,
@@ -879,23 +985,10 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
       // A copy a row. The rows are far apart in a large table (the folded embedding is 98 MiB),
       // so each one starts with a miss: two threads keep twice as many in flight.
       int64_t width = shapeOf(0)[1], rows = numElements(shapeOf(1));
-      constexpr int64_t kAhead = 4;
       auto gatherRows = [width](Emitter& e, const std::vector<Value*>& in, Value* begin,
                                 Value* end) {
-        auto& b = e.b();
-        llvm::Function* prefetch = llvm::Intrinsic::getDeclaration(
-            b.GetInsertBlock()->getModule(), llvm::Intrinsic::prefetch, {b.getPtrTy()});
-        e.loopRange(begin, end, [&](Value* row) {
-          // The row kAhead places on is fetched while this one is copied.
-          Value* ahead = b.CreateAdd(row, e.index(kAhead));
-          Value* next = b.CreateSelect(b.CreateICmpSLT(ahead, end), ahead, row);
-          Value* nextRow = e.at(in[0], b.CreateMul(e.loadId(in[1], next), e.index(width)));
-          for (int64_t line = 0; line < width; line += 16)
-            b.CreateCall(prefetch, {e.at(nextRow, e.index(line)), b.getInt32(0), b.getInt32(3),
-                                    b.getInt32(1)});
-          Value* from = e.at(in[0], b.CreateMul(e.loadId(in[1], row), e.index(width)));
-          e.copy(e.at(in.back(), b.CreateMul(row, e.index(width))), from, width);
-        });
+        Value* destination = e.at(in.back(), e.b().CreateMul(begin, e.index(width)));
+        copyGatheredRows(e, in[0], in[1], width, begin, end, destination);
       };
       if (rows * width >= kParallelElements)
         emitParallel(e, in, rows, gatherRows);
@@ -922,7 +1015,7 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
       bool transposeB = attributes.getInt("transpose_b", 0) != 0;
       int64_t k = transposeA ? shapeOf(0)[0] : shapeOf(0)[1];
       if (tiledMatMul_ && useTiledMatMul(outShape[1], transposeA, transposeB)) {
-        TiledProduct{outShape[0], k, outShape[1], transposeA}.emit(e, in[0], in[1], out);
+        TiledProduct{outShape[0], k, outShape[1], transposeA}.emit(e, {in[0], in[1], out});
         break;
       }
       if (tiledMatMul_ && useDotProduct(k, transposeA, transposeB)) {
@@ -940,6 +1033,26 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
            e.constant(1.0), in[0], b.getInt32(static_cast<int32_t>(shapeOf(0)[1])), in[1],
            b.getInt32(static_cast<int32_t>(shapeOf(1)[1])), e.constant(0.0), out,
            b.getInt32(static_cast<int32_t>(outShape[1]))});
+      break;
+    }
+    case OpKind::FusedMatMulAdd: {
+      int64_t m = outShape[0], k = shapeOf(0)[1], n = outShape[1];
+      Value* bias = op.operands.size() == 4 ? in[3] : nullptr;
+      if (tiledMatMul_ && useTiledMatMul(n, false, false)) {
+        TiledProduct{m, k, n, false}.emit(e, {in[0], in[1], out, nullptr, in[2], bias});
+        break;
+      }
+      // BLAS adds the product to C, which starts as the addend and the bias.
+      e.loop(m, [&](Value* row) {
+        Value* first = b.CreateMul(row, e.index(n));
+        e.loop(n, [&](Value* column) {
+          Value* at = b.CreateAdd(first, column);
+          Value* start = e.load(in[2], at);
+          if (bias) start = b.CreateFAdd(start, e.load(bias, column));
+          e.store(start, out, at);
+        });
+      });
+      callSgemm(e, module_, false, false, m, n, k, in[0], k, in[1], n, e.constant(1.0), out, n);
       break;
     }
     case OpKind::ReduceSum: {
@@ -1013,16 +1126,17 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
       auto recurrent = static_cast<ir::Activation>(attributes.getInt("recurrent_activation"));
       int64_t batch = shapeOf(1)[0], units = shapeOf(1)[1];
       bool backward = op.kind == OpKind::FusedLstmCellGrad;
-      // Rows [begin, end) of the batch, from the kernel's pointers `in` (the result last).
+      // Rows [begin, end) of the batch, from the kernel's pointers `in` and the result's two
+      // blocks last: h and c, or dz and dc. Passed apart, the vectorizer knows they are.
       auto cellRows = [&](Emitter& e, const std::vector<Value*>& in, Value* begin, Value* end) {
         auto& b = e.b();
-        Value* out = in.back();
+        Value* out = in[in.size() - 2];
+        Value* cellOut = in.back();
         e.loopRange(begin, end, [&](Value* row) {
           Value* gates = b.CreateMul(row, e.index(4 * units));
-          Value* state = b.CreateMul(row, e.index(units));
-          Value* packed = b.CreateMul(row, e.index((backward ? 5 : 2) * units));
-          Value* incoming = b.CreateMul(row, e.index(2 * units));
+          Value* stateRow = b.CreateMul(row, e.index(units));
           e.loop(units, [&](Value* unit) {
+            Value* state = b.CreateAdd(stateRow, unit);
             auto gate = [&](int64_t index) {
               return e.load(in[0], b.CreateAdd(gates, b.CreateAdd(unit, e.index(index * units))));
             };
@@ -1031,36 +1145,36 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
             Value* f = e.activate(recurrent, zf);
             Value* g = e.activate(activation, zc);
             Value* o = e.activate(recurrent, zo);
-            Value* c = e.load(in[1], b.CreateAdd(state, unit));
+            Value* c = e.load(in[1], state);
             Value* next = b.CreateFAdd(b.CreateFMul(f, c), b.CreateFMul(i, g));
             Value* squashed = e.activate(activation, next);
-            auto storeAt = [&](Value* value, int64_t column) {
-              e.store(value, out, b.CreateAdd(packed, b.CreateAdd(unit, e.index(column * units))));
-            };
             if (!backward) {
-              storeAt(b.CreateFMul(o, squashed), 0);
-              storeAt(next, 1);
+              e.store(b.CreateFMul(o, squashed), out, state);
+              e.store(next, cellOut, state);
               return;
             }
-            Value* dh = e.load(in[2], b.CreateAdd(incoming, unit));
-            Value* dcarried =
-                e.load(in[2], b.CreateAdd(incoming, b.CreateAdd(unit, e.index(units))));
+            auto storeGate = [&](Value* value, int64_t index) {
+              e.store(value, out, b.CreateAdd(gates, b.CreateAdd(unit, e.index(index * units))));
+            };
+            Value* dh = e.load(in[2], state);
             Value* dnext = b.CreateFAdd(
-                dcarried,
+                e.load(in[2], b.CreateAdd(e.index(batch * units), state)),
                 b.CreateFMul(b.CreateFMul(dh, o), e.derivative(activation, next, squashed)));
-            storeAt(b.CreateFMul(b.CreateFMul(dnext, g), e.derivative(recurrent, zi, i)), 0);
-            storeAt(b.CreateFMul(b.CreateFMul(dnext, c), e.derivative(recurrent, zf, f)), 1);
-            storeAt(b.CreateFMul(b.CreateFMul(dnext, i), e.derivative(activation, zc, g)), 2);
-            storeAt(b.CreateFMul(b.CreateFMul(dh, squashed), e.derivative(recurrent, zo, o)), 3);
-            storeAt(b.CreateFMul(dnext, f), 4);
+            storeGate(b.CreateFMul(b.CreateFMul(dnext, g), e.derivative(recurrent, zi, i)), 0);
+            storeGate(b.CreateFMul(b.CreateFMul(dnext, c), e.derivative(recurrent, zf, f)), 1);
+            storeGate(b.CreateFMul(b.CreateFMul(dnext, i), e.derivative(activation, zc, g)), 2);
+            storeGate(b.CreateFMul(b.CreateFMul(dh, squashed), e.derivative(recurrent, zo, o)), 3);
+            e.store(b.CreateFMul(dnext, f), cellOut, state);
           });
         });
       };
+      std::vector<Value*> pointers = in;
+      pointers.push_back(e.at(in.back(), e.index((backward ? 4 : 1) * batch * units)));
       // Rows shared out over the pool when there are enough of them to pay for it.
       if (batch * units >= kParallelCellElements)
-        emitParallel(e, in, batch, cellRows);
+        emitParallel(e, pointers, batch, cellRows);
       else
-        cellRows(e, in, e.index(0), e.index(batch));
+        cellRows(e, pointers, e.index(0), e.index(batch));
       break;
     }
     case OpKind::FusedDotDense: {

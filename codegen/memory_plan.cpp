@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 
 #include "support/error.h"
 
@@ -19,23 +20,44 @@ int64_t bufferBytes(const ir::Type& type) {
 struct Allocation {
   int64_t offset, bytes;
   int32_t last;
+  ir::ValueId buffer;  // the value that owns the bytes (views share their operand's)
 };
 
-/// The value a reshape on the arena can be a view of: its operand, when that is a result of the
-/// arena's per-run part (inputs and weights live outside it, weight-only results are planned
-/// apart); kNoValue otherwise.
-ir::ValueId viewableOperand(const ir::Op& op, const Lifetimes& lifetimes,
-                            const std::vector<bool>& weightOnly, size_t index) {
-  if (op.kind != ir::OpKind::Reshape || weightOnly[index]) return ir::kNoValue;
-  ir::ValueId operand = op.operands[0];
-  return lifetimes.first[operand] >= 0 ? operand : ir::kNoValue;
+/// Where in its operand's bytes the result of a reshape or a slice lies, if it is one
+/// contiguous, aligned block there: a reshape at 0; a slice whose axes before its own all have
+/// size 1 (a step of a time-major sequence) at its start. None for other ops.
+std::optional<int64_t> viewOffset(const ir::Graph& graph, const ir::Op& op) {
+  if (op.kind == ir::OpKind::Reshape) return 0;
+  if (op.kind != ir::OpKind::Slice) return std::nullopt;
+  const Shape& shape = graph.type(op.operands[0]).shape;
+  int64_t axis = op.attributes.getInt("axis");
+  if (axis < 0) axis += static_cast<int64_t>(shape.size());
+  for (int64_t outer = 0; outer < axis; ++outer)
+    if (shape[outer] != 1) return std::nullopt;
+  int64_t inner = 1;
+  for (size_t rest = axis + 1; rest < shape.size(); ++rest) inner *= shape[rest];
+  int64_t bytes = op.attributes.getInt("start") * inner * 4;
+  if (bytes % kAlignment != 0) return std::nullopt;
+  return bytes;
+}
+
+/// Where a view of the op's operand would lie, when the operand is a result of the arena's
+/// per-run part (inputs and weights live outside it, weight-only results are planned apart).
+std::optional<int64_t> viewOffsetInArena(const ir::Graph& graph, const ir::Op& op,
+                                         const Lifetimes& lifetimes,
+                                         const std::vector<bool>& weightOnly, size_t index) {
+  std::optional<int64_t> offset = viewOffset(graph, op);
+  if (!offset || weightOnly[index] || lifetimes.first[op.operands[0]] < 0) return std::nullopt;
+  return offset;
 }
 
 }  // namespace
 
-bool isView(const ir::Op& op, const MemoryPlan& plan) {
-  return op.kind == ir::OpKind::Reshape && plan.offsets[op.result] >= 0 &&
-         plan.offsets[op.result] == plan.offsets[op.operands[0]];
+bool isView(const ir::Graph& graph, const ir::Op& op, const MemoryPlan& plan) {
+  if (op.result == ir::kNoValue || plan.offsets[op.result] < 0) return false;
+  std::optional<int64_t> offset = viewOffset(graph, op);
+  return offset && plan.offsets[op.operands[0]] >= 0 &&
+         plan.offsets[op.result] == plan.offsets[op.operands[0]] + *offset;
 }
 
 Lifetimes computeLifetimes(const ir::Graph& graph) {
@@ -79,6 +101,8 @@ MemoryPlan planMemory(const ir::Graph& graph, bool reuse) {
 
   std::vector<Allocation> live;  // sorted by offset
   const auto& ops = graph.ops();
+  std::vector<ir::ValueId> bufferOf(graph.valueCount());
+  for (ir::ValueId id = 0; id < graph.valueCount(); ++id) bufferOf[id] = id;
 
   // Results of ops on weights alone first, one after the other, never freed.
   std::vector<bool> weightOnly = ir::weightOnlyOps(graph);
@@ -87,7 +111,7 @@ MemoryPlan planMemory(const ir::Graph& graph, bool reuse) {
     ir::ValueId result = ops[index].result;
     plan.offsets[result] = plan.persistentBytes;
     live.push_back({plan.persistentBytes, bufferBytes(graph.type(result)),
-                    std::numeric_limits<int32_t>::max()});
+                    std::numeric_limits<int32_t>::max(), result});
     plan.persistentBytes += bufferBytes(graph.type(result));
   }
   plan.arenaBytes = plan.persistentBytes;
@@ -100,12 +124,15 @@ MemoryPlan planMemory(const ir::Graph& graph, bool reuse) {
     if (reuse)
       std::erase_if(live, [&](const Allocation& allocation) { return allocation.last < index; });
 
-    // A reshape takes its operand's bytes, which then live as long as either does.
-    if (ir::ValueId operand = viewableOperand(ops[index], lifetimes, weightOnly, index);
-        reuse && operand != ir::kNoValue) {
-      plan.offsets[result] = plan.offsets[operand];
+    // A view takes bytes of its operand's buffer, which then lives as long as either does.
+    if (std::optional<int64_t> offset =
+            viewOffsetInArena(graph, ops[index], lifetimes, weightOnly, index);
+        reuse && offset) {
+      ir::ValueId operand = ops[index].operands[0];
+      plan.offsets[result] = plan.offsets[operand] + *offset;
+      bufferOf[result] = bufferOf[operand];
       for (Allocation& allocation : live)
-        if (allocation.offset == plan.offsets[operand])
+        if (allocation.buffer == bufferOf[operand])
           allocation.last = std::max(allocation.last, lifetimes.last[result]);
       continue;
     }
@@ -116,7 +143,7 @@ MemoryPlan planMemory(const ir::Graph& graph, bool reuse) {
       if (allocation.offset - offset >= bytes) break;
       offset = std::max(offset, allocation.offset + allocation.bytes);
     }
-    Allocation allocation{offset, bytes, lifetimes.last[result]};
+    Allocation allocation{offset, bytes, lifetimes.last[result], result};
     live.insert(std::upper_bound(
                     live.begin(), live.end(), allocation,
                     [](const Allocation& a, const Allocation& b) { return a.offset < b.offset; }),
@@ -134,7 +161,7 @@ void verifyMemoryPlan(const ir::Graph& graph, const MemoryPlan& plan) {
   std::vector<ir::ValueId> buffer(graph.valueCount());
   for (ir::ValueId id = 0; id < graph.valueCount(); ++id) buffer[id] = id;
   for (const ir::Op& op : graph.ops()) {
-    if (op.result == ir::kNoValue || !isView(op, plan)) continue;
+    if (!isView(graph, op, plan)) continue;
     ir::ValueId root = buffer[op.operands[0]];
     buffer[op.result] = root;
     lifetimes.last[root] = std::max(lifetimes.last[root], lifetimes.last[op.result]);

@@ -24,12 +24,13 @@ struct MemoryPlan {
 
 /// Buffers are aligned to 64 bytes, live from the op that defines them to the last op that
 /// reads them (graph outputs to the end), and placed first-fit below the others. Results of ops
-/// on weights alone come first and live for ever. With reuse, a reshape of a result is a view:
-/// it takes the bytes of its operand (its kernel does nothing), which live as long as either.
+/// on weights alone come first and live for ever. With reuse, a reshape of a result, and a
+/// slice that is one aligned contiguous block of it, are views: they take bytes of their
+/// operand (their kernels do nothing), which live as long as any of them.
 MemoryPlan planMemory(const ir::Graph& graph, bool reuse = true);
 
-/// Whether `op` is a reshape that the plan made a view of its operand (the same offset).
-bool isView(const ir::Op& op, const MemoryPlan& plan);
+/// Whether `op` is a reshape or slice that the plan made a view of its operand.
+bool isView(const ir::Graph& graph, const ir::Op& op, const MemoryPlan& plan);
 
 /// Throws dlc::Error if two buffers that are live at the same time overlap, or a buffer leaves
 /// the arena.

@@ -251,13 +251,15 @@ Type inferFusedLstmCell(const std::vector<Type>& operands, const Attributes&) {
   if (cell.rank() != 2) fail("fused_lstm_cell state must be rank 2, got {}", formatType(cell));
   int64_t batch = cell.shape[0], units = cell.shape[1];
   expectMatrix(operands[0], batch, 4 * units, "fused_lstm_cell gates");
-  return {DType::Float32, {batch, 2 * units}};
+  return {DType::Float32, {2, batch, units}};
 }
 
 Type inferFusedLstmCellGrad(const std::vector<Type>& operands, const Attributes& attributes) {
   Type forward = inferFusedLstmCell({operands[0], operands[1]}, attributes);
-  expectMatrix(operands[2], forward.shape[0], forward.shape[1], "fused_lstm_cell_grad gradient");
-  return {DType::Float32, {forward.shape[0], forward.shape[1] / 2 * 5}};
+  if (operands[2] != forward)
+    fail("fused_lstm_cell_grad gradient must be {}, got {}", formatType(forward),
+         formatType(operands[2]));
+  return {DType::Float32, {5 * forward.shape[1] * forward.shape[2]}};
 }
 
 Type inferFusedDotDense(const std::vector<Type>& operands, const Attributes&) {
@@ -307,6 +309,20 @@ Type inferFusedMatMulScatterAdd(const std::vector<Type>& operands, const Attribu
   if (operands.size() == 4)
     expectMatrix(operands[3], result.shape[0], result.shape[1], "fused_matmul_scatter_add addend");
   return result;
+}
+
+Type inferFusedMatMulAdd(const std::vector<Type>& operands, const Attributes&) {
+  if (operands.size() != 3 && operands.size() != 4)
+    fail("fused_matmul_add takes 3 or 4 operands, got {}", operands.size());
+  Type product = inferMatMul({operands[0], operands[1]}, {});
+  expectMatrix(operands[2], product.shape[0], product.shape[1], "fused_matmul_add addend");
+  if (operands.size() == 4) {
+    expectFloat(operands[3], "fused_matmul_add bias");
+    if (operands[3].shape != Shape{product.shape[1]})
+      fail("fused_matmul_add bias must be f32[{}], got {}", product.shape[1],
+           formatType(operands[3]));
+  }
+  return product;
 }
 
 Type inferFusedElementwise(const std::vector<Type>& operands, const Attributes&) {

@@ -138,14 +138,14 @@ bool fuseLstmCell(ir::Graph& graph, const PassOptions& options) {
     return found == replaced.end() ? value : found->second;
   };
   for (const Cell& cell : cells) {
-    int64_t units = graph.type(cell.state).shape[1];
+    int64_t batch = graph.type(cell.state).shape[0], units = graph.type(cell.state).shape[1];
     ir::Builder builder(graph, cell.origin);
     ir::ValueId fused =
         builder.op(ir::OpKind::FusedLstmCell, {current(cell.z), current(cell.state)},
                    {{"activation", static_cast<int64_t>(cell.activation)},
                     {"recurrent_activation", static_cast<int64_t>(cell.recurrentActivation)}});
-    ir::ValueId hidden = builder.slice(fused, 1, 0, units);
-    ir::ValueId newCell = builder.slice(fused, 1, units, 2 * units);
+    ir::ValueId hidden = builder.reshape(builder.slice(fused, 0, 0, 1), {batch, units});
+    ir::ValueId newCell = builder.reshape(builder.slice(fused, 0, 1, 2), {batch, units});
     ir::replaceAllUses(graph, cell.hidden, hidden);
     ir::replaceAllUses(graph, cell.newCell, newCell);
     replaced[cell.hidden] = hidden;

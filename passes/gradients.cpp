@@ -173,11 +173,15 @@ void binaryCrossEntropyGradient(GradientContext& c) {
 }
 
 void fusedLstmCellGradient(GradientContext& c) {
-  int64_t units = c.operandShape(1)[1];
+  int64_t batch = c.operandShape(1)[0], units = c.operandShape(1)[1];
+  int64_t gates = 4 * batch * units;
   ValueId both =
       c.builder.op(OpKind::FusedLstmCellGrad, {c.operand(0), c.operand(1), c.dy}, c.op.attributes);
-  if (c.needs(0)) c.accumulate(0, c.builder.slice(both, 1, 0, 4 * units));
-  if (c.needs(1)) c.accumulate(1, c.builder.slice(both, 1, 4 * units, 5 * units));
+  if (c.needs(0))
+    c.accumulate(0, c.builder.reshape(c.builder.slice(both, 0, 0, gates), {batch, 4 * units}));
+  if (c.needs(1))
+    c.accumulate(1, c.builder.reshape(c.builder.slice(both, 0, gates, gates + batch * units),
+                                      {batch, units}));
 }
 
 /// d(act(x))/dx · dy, from the activation's input x and output y.

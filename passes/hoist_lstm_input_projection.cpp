@@ -1,6 +1,8 @@
 // Hoists an unrolled LSTM's input projection out of the recurrence: the T products
-// x_t · kernel (one per step, each B x D by D x 4U) become one (B·T x D by D x 4U) product on
-// the whole sequence, whose rows each step then reads.
+// x_t · kernel (one per step, each B x D by D x 4U) become one (T·B x D by D x 4U) product on
+// the whole sequence, whose rows each step then reads. The rows go step by step (time-major),
+// so that each step's part is one contiguous block, which the memory plan makes a view; a
+// sequence of looked-up rows is looked up in that order (the ids transposed, not the rows).
 #include <map>
 
 #include "ir/builder.h"
@@ -15,6 +17,20 @@ struct StepProduct {
   ir::ValueId result;
   int64_t step;
 };
+
+/// The [batch, steps, features] `sequence` as [steps * batch, features] rows, step by step.
+ir::ValueId timeMajorRows(ir::Graph& graph, ir::Builder& builder, const GraphIndex& index,
+                          ir::ValueId sequence) {
+  const Shape& shape = graph.type(sequence).shape;
+  int64_t rows = shape[0] * shape[1], features = shape[2];
+  if (const ir::Op* gather = index.producer(sequence, ir::OpKind::Gather);
+      gather && graph.type(gather->operands[1]).rank() == 2) {
+    ir::ValueId table = gather->operands[0], ids = gather->operands[1];
+    ir::ValueId stepIds = builder.transpose(ids, {1, 0});
+    return builder.reshape(builder.op(ir::OpKind::Gather, {table, stepIds}), {rows, features});
+  }
+  return builder.reshape(builder.transpose(sequence, {1, 0, 2}), {rows, features});
+}
 
 }  // namespace
 
@@ -43,7 +59,7 @@ bool hoistLstmInputProjection(ir::Graph& graph, const PassOptions& options) {
   for (auto& [key, products] : groups) {
     auto [sequence, kernel] = key;
     const Shape& shape = graph.type(sequence).shape;
-    int64_t batch = shape[0], steps = shape[1], features = shape[2];
+    int64_t batch = shape[0], steps = shape[1];
     if (static_cast<int64_t>(products.size()) != steps) {
       explainRefusal(options, "hoist-lstm-input-projection",
                      "{} of {} steps multiply the same sequence and kernel", products.size(),
@@ -52,13 +68,10 @@ bool hoistLstmInputProjection(ir::Graph& graph, const PassOptions& options) {
     }
 
     ir::Builder builder(graph, origins[key]);
-    int64_t width = graph.type(kernel).shape[1];
-    ir::ValueId rows = builder.reshape(sequence, {batch * steps, features});
-    ir::ValueId projected = builder.matmul(rows, kernel);
-    ir::ValueId perStep = builder.reshape(projected, {batch, steps, width});
+    ir::ValueId projected = builder.matmul(timeMajorRows(graph, builder, index, sequence), kernel);
     for (const StepProduct& product : products) {
-      ir::ValueId step = builder.slice(perStep, 1, product.step, product.step + 1);
-      ir::replaceAllUses(graph, product.result, builder.reshape(step, {batch, width}));
+      int64_t start = product.step * batch;
+      ir::replaceAllUses(graph, product.result, builder.slice(projected, 0, start, start + batch));
     }
     changed = true;
   }

@@ -37,6 +37,8 @@ const std::vector<Pass>& pipeline() {
       {"optimizer", "the optimizer's in-place weight updates", true, false, &addOptimizerUpdates},
       {"cse", "merge ops that compute the same thing", false, false,
        &eliminateCommonSubexpressions},
+      {"fuse-matmul-add", "what is added to a matrix product, summed in its kernel", false, true,
+       &fuseMatMulAdd},
       {"fuse-elementwise", "chains of elementwise ops in one loop each", false, true,
        &fuseElementwise},
       {"dce", "remove ops whose results nobody uses", false, false, &eliminateDeadCode},

@@ -59,16 +59,20 @@ std::string tableLayer(const ir::Graph& graph, const std::vector<int32_t>& produ
   return value.name.substr(0, value.name.find('/'));
 }
 
-/// The graph inputs that `ids` holds: itself, or the inputs a shared layer's calls stacked.
+/// The graph inputs whose ids `ids` holds: itself, or the inputs it was moved from without a
+/// change of value (stacked calls of a shared layer concatenate them, a time-major lookup
+/// transposes them, the folded lookups reshape and slice them).
 std::vector<ir::ValueId> idSources(const ir::Graph& graph, const std::vector<int32_t>& producers,
                                    ir::ValueId ids) {
   if (graph.value(ids).kind == ir::ValueKind::Input) return {ids};
   if (graph.value(ids).kind != ir::ValueKind::Result || producers[ids] < 0) return {};
   const ir::Op& producer = graph.ops()[producers[ids]];
-  if (producer.kind != ir::OpKind::Concat) return {};
+  bool movesIds = producer.kind == ir::OpKind::Concat || producer.kind == ir::OpKind::Transpose ||
+                  producer.kind == ir::OpKind::Reshape || producer.kind == ir::OpKind::Slice;
+  if (!movesIds) return {};
   std::vector<ir::ValueId> sources;
   for (ir::ValueId part : producer.operands)
-    if (graph.value(part).kind == ir::ValueKind::Input) sources.push_back(part);
+    for (ir::ValueId source : idSources(graph, producers, part)) sources.push_back(source);
   return sources;
 }
 

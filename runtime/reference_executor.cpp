@@ -279,6 +279,13 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
   const ir::Attributes& attributes = op.attributes;
 
   const ir::Type* resultType = op.result == ir::kNoValue ? nullptr : &graph_.type(op.result);
+  // Ops that move values also move token ids (stacked, transposed, sliced for lookups): those
+  // are kept as integers, in `ids`.
+  auto movesIds = [&] { return resultType && resultType->dtype == DType::Int32; };
+  auto idsResult = [&]() -> std::vector<int32_t>& {
+    buffers_[op.result].ids.assign(resultType->numElements(), 0);
+    return buffers_[op.result].ids;
+  };
   std::vector<Scalar> out(resultType ? resultType->numElements() : 0, Scalar(0));
   const Shape& outShape = resultType ? resultType->shape : shapeOf(0);
 
@@ -384,6 +391,18 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
         c.noalias() = a * b;
       break;
     }
+    case OpKind::FusedMatMulAdd: {
+      using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+      Eigen::Map<const Matrix> a(in(0).data(), shapeOf(0)[0], shapeOf(0)[1]);
+      Eigen::Map<const Matrix> b(in(1).data(), shapeOf(1)[0], shapeOf(1)[1]);
+      Eigen::Map<const Matrix> addend(in(2).data(), outShape[0], outShape[1]);
+      Eigen::Map<Matrix> c(out.data(), outShape[0], outShape[1]);
+      c.noalias() = a * b + addend;
+      if (op.operands.size() == 4)
+        c.rowwise() += Eigen::Map<const Eigen::Matrix<Scalar, 1, Eigen::Dynamic>>(in(3).data(),
+                                                                                 outShape[1]);
+      break;
+    }
 
     case OpKind::FusedElementwise: {
       std::vector<ir::ElementwiseStep> steps = ir::decodeElementwiseProgram(op);
@@ -432,7 +451,7 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
       break;
     }
     case OpKind::Reshape:
-      if (graph_.type(op.operands[0]).dtype == DType::Int32) {
+      if (movesIds()) {
         buffers_[op.result].ids = ids(0);
         return;
       }
@@ -444,9 +463,15 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
       Shape strides(permutation.size());
       for (size_t axis = 0; axis < permutation.size(); ++axis)
         strides[axis] = inStrides[permutation[axis]];
-      const std::vector<Scalar>& x = in(0);
-      forEachIndex(outShape, strides, strides,
-                   [&](int64_t i, int64_t offset, int64_t) { out[i] = x[offset]; });
+      auto transpose = [&](auto& result, const auto& x) {
+        forEachIndex(outShape, strides, strides,
+                     [&](int64_t i, int64_t offset, int64_t) { result[i] = x[offset]; });
+      };
+      if (movesIds()) {
+        transpose(idsResult(), ids(0));
+        return;
+      }
+      transpose(out, in(0));
       break;
     }
     case OpKind::Slice:
@@ -456,20 +481,25 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
       AxisSplit source = splitAt(shapeOf(0), axis);
       AxisSplit target = splitAt(outShape, axis);
       int64_t first = attributes.getInt(isSlice ? "start" : "before");
-      const std::vector<Scalar>& x = in(0);
-      for (int64_t o = 0; o < source.outer; ++o) {
-        for (int64_t k = 0; k < (isSlice ? target.size : source.size); ++k) {
-          int64_t from = (o * source.size + (isSlice ? first + k : k)) * source.inner;
-          int64_t to = (o * target.size + (isSlice ? k : first + k)) * target.inner;
-          std::copy_n(x.begin() + from, source.inner, out.begin() + to);
+      auto copyBlocks = [&](auto& result, const auto& x) {
+        for (int64_t o = 0; o < source.outer; ++o) {
+          for (int64_t k = 0; k < (isSlice ? target.size : source.size); ++k) {
+            int64_t from = (o * source.size + (isSlice ? first + k : k)) * source.inner;
+            int64_t to = (o * target.size + (isSlice ? k : first + k)) * target.inner;
+            std::copy_n(x.begin() + from, source.inner, result.begin() + to);
+          }
         }
+      };
+      if (movesIds()) {
+        copyBlocks(idsResult(), ids(0));
+        return;
       }
+      copyBlocks(out, in(0));
       break;
     }
     case OpKind::Concat: {
       int64_t axis = normalized(attributes.getInt("axis"), outShape.size());
       AxisSplit target = splitAt(outShape, axis);
-      // Floats, or token ids (a shared embedding's calls stacked into one lookup).
       auto concatenate = [&](auto& result, auto&& operandData) {
         int64_t offset = 0;
         for (size_t operand = 0; operand < op.operands.size(); ++operand) {
@@ -481,10 +511,8 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
           offset += source.size;
         }
       };
-      if (graph_.type(op.result).dtype == DType::Int32) {
-        std::vector<int32_t>& result = buffers_[op.result].ids;
-        result.assign(numElements(outShape), 0);
-        concatenate(result, ids);
+      if (movesIds()) {
+        concatenate(idsResult(), ids);
         return;
       }
       concatenate(out, in);
@@ -524,21 +552,23 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
           Scalar c = cell[row * units + unit];
           Scalar next = f * c + i * g;
           Scalar squashed = activate(activation, next);
+          // The states, and their gradients, are blocks of batch x units: h then c.
+          int64_t state = row * units + unit, block = batch * units;
           if (!backward) {
-            out[row * 2 * units + unit] = o * squashed;
-            out[row * 2 * units + units + unit] = next;
+            out[state] = o * squashed;
+            out[block + state] = next;
             continue;
           }
           const std::vector<Scalar>& d = in(2);
-          Scalar dh = d[row * 2 * units + unit];
-          Scalar dnext = d[row * 2 * units + units + unit] +
-                         dh * o * activationDerivative(activation, next, squashed);
-          Scalar* dz = &out[row * 5 * units];
+          Scalar dh = d[state];
+          Scalar dnext =
+              d[block + state] + dh * o * activationDerivative(activation, next, squashed);
+          Scalar* dz = &out[row * 4 * units];
           dz[unit] = dnext * g * activationDerivative(recurrent, gate(0), i);
           dz[units + unit] = dnext * c * activationDerivative(recurrent, gate(1), f);
           dz[2 * units + unit] = dnext * i * activationDerivative(activation, gate(2), g);
           dz[3 * units + unit] = dh * squashed * activationDerivative(recurrent, gate(3), o);
-          dz[4 * units + unit] = dnext * f;
+          out[4 * block + state] = dnext * f;
         }
       }
       break;

@@ -90,11 +90,12 @@ int64_t countOps(const ir::Graph& graph, OpKind kind) {
                        [&](const ir::Op& op) { return op.kind == kind; });
 }
 
-/// Products whose right operand is the weight `name`.
+/// Products (plain or with what is added to them) whose right operand is the weight `name`.
 int64_t countProductsWith(const ir::Graph& graph, const std::string& name) {
   ir::ValueId weight = graph.findNamed(name);
   return std::count_if(graph.ops().begin(), graph.ops().end(), [&](const ir::Op& op) {
-    return op.kind == OpKind::MatMul && op.operands[1] == weight;
+    bool product = op.kind == OpKind::MatMul || op.kind == OpKind::FusedMatMulAdd;
+    return product && op.operands[1] == weight;
   });
 }
 
@@ -241,23 +242,37 @@ TEST_F(FusionStructure, SliceGradientsBecomeConcatsInsteadOfPaddedSums) {
   EXPECT_GT(countOps(padded, OpKind::Pad), 2);
 }
 
-TEST_F(FusionStructure, ElementwiseChainsBecomeOneLoopEach) {
-  // Each step adds the recurrent product and the bias to its slice of the projection: one
-  // fused op per step and question instead of two adds.
+TEST_F(FusionStructure, ProductsTakeWhatIsAddedToThemIntoTheirKernel) {
+  // Each step after the first adds its slice of the projection and the bias to the recurrent
+  // product; the first has no recurrent product (the state starts at zero).
   ir::Graph inference = buildGraph(parsed_, false, {});
-  EXPECT_EQ(countOps(inference, OpKind::FusedElementwise), 2 * kSteps);
-  EXPECT_EQ(countOps(inference, OpKind::Add), 0);
+  EXPECT_EQ(countOps(inference, OpKind::FusedMatMulAdd), 2 * (kSteps - 1));
+  EXPECT_EQ(countProductsWith(inference, "lstm/recurrent_kernel"), 2 * (kSteps - 1));
+  for (const ir::Op& op : inference.ops())
+    if (op.kind == OpKind::FusedMatMulAdd) EXPECT_EQ(op.operands.size(), 4u);  // with the bias
+
+  ir::Graph training = buildGraph(parsed_, true, {});
+  EXPECT_EQ(countOps(training, OpKind::FusedMatMulAdd), 2 * (kSteps - 1));
+  ir::Graph unfused = buildGraph(parsed_, false, {{"fuse-matmul-add"}});
+  EXPECT_EQ(countOps(unfused, OpKind::FusedMatMulAdd), 0);
+}
+
+TEST_F(FusionStructure, ElementwiseChainsBecomeOneLoopEach) {
+  // Without the products taking them, each step's adds (its slice of the projection, the
+  // recurrent product, the bias) become one fused op per step and question.
+  ir::Graph inference = buildGraph(parsed_, false, {{"fuse-matmul-add"}});
+  EXPECT_EQ(countOps(inference, OpKind::FusedElementwise), 2 * (kSteps - 1));
   for (const ir::Op& op : inference.ops())
     if (op.kind == OpKind::FusedElementwise)
       EXPECT_NE(op.origin.find("(add+add)"), std::string::npos);
 
-  ir::Graph unfused = buildGraph(parsed_, false, {{"fuse-elementwise"}});
+  ir::Graph unfused = buildGraph(parsed_, false, {{"fuse-matmul-add", "fuse-elementwise"}});
   EXPECT_EQ(countOps(unfused, OpKind::FusedElementwise), 0);
-  EXPECT_EQ(countOps(unfused, OpKind::Add), 2 * 2 * kSteps);
+  EXPECT_EQ(countOps(unfused, OpKind::Add), 2 * (2 * kSteps - 1));
 
   // In training the backward's sums are chains too.
-  ir::Graph training = buildGraph(parsed_, true, {});
-  EXPECT_GT(countOps(training, OpKind::FusedElementwise), 2 * kSteps);
+  ir::Graph training = buildGraph(parsed_, true, {{"fuse-matmul-add"}});
+  EXPECT_GT(countOps(training, OpKind::FusedElementwise), 2 * (kSteps - 1));
 }
 
 TEST_F(FusionStructure, NoFusionRunsNoneOfThem) {
@@ -271,7 +286,8 @@ TEST_F(FusionStructure, TheIrDumpNamesEveryFusion) {
   std::string text = ir::printGraph(buildGraph(parsed_, true, {{"optimizer"}}));
   for (const char* name :
        {"fused_gather_matmul(", "fused_matmul_scatter_add(", "fused_lstm_cell(",
-        "fused_lstm_cell_grad(", "fused_dot_dense_loss_grad(", "fused_elementwise("})
+        "fused_lstm_cell_grad(", "fused_dot_dense_loss_grad(", "fused_matmul_add(",
+        "fused_elementwise("})
     EXPECT_NE(text.find(name), std::string::npos) << name;
 }
 
@@ -677,7 +693,7 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values("hoist-lstm-input-projection", "fuse-embedding-gather",
                                          "fuse-lstm-cell", "fuse-dot-dense", "fuse-dot-dense-loss",
                                          "combine-slice-gradients", "accumulate-table-gradients",
-                                         "fuse-elementwise", "all"),
+                                         "fuse-matmul-add", "fuse-elementwise", "all"),
                        ::testing::Bool()),
     numbersCaseName);
 

@@ -64,6 +64,15 @@ OpCase matMulCase(const std::string& name, bool transposeA, bool transposeB) {
           }};
 }
 
+OpCase matMulAddCase(const std::string& name, int64_t columns, bool bias) {
+  return {name, OpKind::FusedMatMulAdd, [=](OpCaseBuilder& c) {
+            std::vector<ValueId> operands = {c.frozen("a", {6, 5}), c.frozen("b", {5, columns}),
+                                             c.frozen("addend", {6, columns})};
+            if (bias) operands.push_back(c.frozen("bias", {columns}));
+            return c.builder().op(OpKind::FusedMatMulAdd, operands);
+          }};
+}
+
 OpCase lstmCellCase(const std::string& name, ir::Activation activation, ir::Activation recurrent) {
   return {
       name, OpKind::FusedLstmCell, [=](OpCaseBuilder& c) {
@@ -287,7 +296,7 @@ std::vector<OpCase> makeCases() {
        [](OpCaseBuilder& c) {
          ValueId z = c.frozen("z", {2, 12}, kWide);
          ValueId cell = c.frozen("cell", {2, 3});
-         ValueId d = c.frozen("d", {2, 6});
+         ValueId d = c.frozen("d", {2, 2, 3});
          return c.builder().op(OpKind::FusedLstmCellGrad, {z, cell, d},
                                activations(Activation::Tanh, Activation::HardSigmoid));
        }},
@@ -342,6 +351,11 @@ std::vector<OpCase> makeCases() {
          ValueId b = c.frozen("b", {3, 4});
          return c.builder().op(OpKind::FusedMatMulScatterAdd, {ids, dy, b}, {{"rows", int64_t{5}}});
        }},
+      // Six rows (a tile of four and one of two) by 32 columns take the generated kernel, four
+      // columns BLAS. It runs after autodiff: no gradient rule.
+      matMulAddCase("fused_matmul_add", 32, false),
+      matMulAddCase("fused_matmul_add_bias", 32, true),
+      matMulAddCase("fused_matmul_add_bias_narrow", 4, true),
 
       {"adam_update", OpKind::AdamUpdate,
        [](OpCaseBuilder& c) {

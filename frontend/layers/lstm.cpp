@@ -65,8 +65,12 @@ ir::ValueId lowerLSTM(LayerLowering& lowering) {
     ir::ValueId x = b.reshape(b.slice(input, 1, step, step + 1), {batch, features});
     // One statement per op keeps the op order independent of argument evaluation order.
     ir::ValueId inputPart = b.matmul(x, kernel);
-    ir::ValueId recurrentPart = b.matmul(hidden, recurrentKernel);
-    ir::ValueId z = b.add(inputPart, recurrentPart);
+    // The state starts at zero: the first step has no recurrent part to multiply.
+    ir::ValueId z = inputPart;
+    if (step > 0) {
+      ir::ValueId recurrentPart = b.matmul(hidden, recurrentKernel);
+      z = b.add(inputPart, recurrentPart);
+    }
     if (bias != ir::kNoValue) z = b.add(z, bias);
 
     auto gate = [&](int64_t index, schema::ActivationKind activation) {
