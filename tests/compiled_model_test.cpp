@@ -66,6 +66,27 @@ TEST_F(CompiledModelFile, LoadsWithoutCompilingAgainOnTheSameCpu) {
   expectSameOutputs(*loaded);
 }
 
+// Files written before shared calls were stacked have no stacked_shared_calls field: their code
+// was made for a graph lowered call by call, which loading must lower again.
+TEST_F(CompiledModelFile, AFileOfSeparateCallsLoadsAsSuch) {
+  CompiledModel::Options options{2, false, {}};
+  options.stackSharedCalls = false;
+  auto separate = CompiledModel::compile(sourcePath("examples/quora_siamese/model.fbs"), options);
+  std::string path = directory_.path("separate.dlc");
+  separate->save(path);
+  std::string contents = bytesToString(readFile(path));
+  const auto* file = schema::GetCompiledGraph(contents.data());
+  EXPECT_FALSE(file->stacked_shared_calls());  // as in a file without the field
+
+  auto loaded = CompiledModel::load(path);
+  EXPECT_FALSE(loaded->recompiled());
+  Tensor actual = loaded->run(someIds(2, 20)).at("dense");
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_NEAR(actual.data<float>()[i], expected_.data<float>()[i], 1e-6f);
+  EXPECT_TRUE(schema::GetCompiledGraph(bytesToString(readFile(path_)).data())
+                  ->stacked_shared_calls());
+}
+
 TEST_F(CompiledModelFile, CompilesAgainForAnotherCpu) {
   std::string contents = bytesToString(readFile(path_));
   std::string cpu = codegen::hostCpuDescription();

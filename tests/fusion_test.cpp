@@ -13,6 +13,7 @@
 #include "ir/builder.h"
 #include "ir/printer.h"
 #include "passes/pass.h"
+#include "codegen/jit.h"
 #include "runtime/jit_executor.h"
 #include "runtime/reference_executor.h"
 #include "runtime/session.h"
@@ -642,6 +643,14 @@ std::string numbersCaseName(const ::testing::TestParamInfo<NumbersCase>& info) {
   return name;
 }
 
+/// sin(step · i) at each flat index i: values of both signs that no two tensors share.
+Tensor sines(Shape shape, float step) {
+  Tensor tensor(DType::Float32, std::move(shape));
+  auto data = tensor.data<float>();
+  for (size_t i = 0; i < data.size(); ++i) data[i] = std::sin(step * float(i));
+  return tensor;
+}
+
 // The JIT's fused lookups work a tile of rows at a time (32 rows of 512 floats): 100 ids make
 // three full tiles and a partial one, which must agree with the reference's whole products.
 TEST(FusedLookupKernels, EveryTileAgreesWithTheReference) {
@@ -661,22 +670,16 @@ TEST(FusedLookupKernels, EveryTileAgreesWithTheReference) {
   graph.addOutput("accumulated", builder.op(OpKind::FusedMatMulScatterAdd,
                                             {ids, dy, kernel, tableGradient}, {{"rows", rows}}));
 
-  auto filled = [](Shape shape, float step) {
-    Tensor tensor(DType::Float32, std::move(shape));
-    auto data = tensor.data<float>();
-    for (size_t i = 0; i < data.size(); ++i) data[i] = std::sin(step * float(i));
-    return tensor;
-  };
   Tensor idValues(DType::Int32, {5, count / 5});
   auto idData = idValues.data<int32_t>();
   for (int64_t i = 0; i < count; ++i) idData[i] = i % 3 == 0 ? rows - 1 : (i * 7) % 13;
-  TensorMap inputs = {{"ids", idValues}, {"dy", filled({count, columns}, 0.37f)}};
+  TensorMap inputs = {{"ids", idValues}, {"dy", sines({count, columns}, 0.37f)}};
 
   JitExecutor jit(graph);
   ReferenceExecutor<float> reference(graph);
   for (Executor* executor : std::initializer_list<Executor*>{&jit, &reference}) {
-    executor->setTensor("table", filled({rows, width}, 0.011f));
-    executor->setTensor("kernel", filled({width, columns}, 0.023f));
+    executor->setTensor("table", sines({rows, width}, 0.011f));
+    executor->setTensor("kernel", sines({width, columns}, 0.023f));
   }
   TensorMap fromJit = jit.run(inputs);
   TensorMap expected = reference.run(inputs);
@@ -684,6 +687,40 @@ TEST(FusedLookupKernels, EveryTileAgreesWithTheReference) {
     EXPECT_GT(maxAbs(tensor), 0.0f) << name;
     EXPECT_LE(maxAbsDifference(fromJit.at(name), tensor), 1e-4f * maxAbs(tensor)) << name;
   }
+}
+
+// A lookup of many ids read by a generated product goes in panels of 128 gathered rows on the
+// stack, shared out over the threads: 300 ids make two panels and a part one, whose products
+// must agree with the reference on one thread and on two.
+TEST(FusedLookupKernels, PanelsOfGatheredRowsAgreeWithTheReferenceOnOneAndTwoThreads) {
+  constexpr int64_t rows = 90, width = 40, columns = 64, count = 300;
+  ir::Graph graph("panels");
+  ir::ValueId table = graph.addWeight("table", {DType::Float32, {rows, width}}, true);
+  ir::ValueId kernel = graph.addWeight("kernel", {DType::Float32, {width, columns}}, true);
+  ir::ValueId ids = graph.addInput("ids", {DType::Int32, {count / 3, 3}});
+  ir::Builder builder(graph, "panels");
+  graph.addOutput("projected", builder.op(OpKind::FusedGatherMatMul, {table, ids, kernel}));
+
+  Tensor idValues(DType::Int32, {count / 3, 3});
+  auto idData = idValues.data<int32_t>();
+  for (int64_t i = 0; i < count; ++i) idData[i] = static_cast<int32_t>((i * 37 + i / 7) % rows);
+  TensorMap inputs = {{"ids", idValues}};
+
+  ReferenceExecutor<float> reference(graph);
+  reference.setTensor("table", sines({rows, width}, 0.013f));
+  reference.setTensor("kernel", sines({width, columns}, 0.029f));
+  Tensor expected = reference.run(inputs).at("projected");
+  ASSERT_GT(maxAbs(expected), 0.0f);
+  for (int threads : {1, 2}) {
+    codegen::setThreadCount(threads);
+    JitExecutor jit(graph);
+    jit.setTensor("table", sines({rows, width}, 0.013f));
+    jit.setTensor("kernel", sines({width, columns}, 0.029f));
+    EXPECT_LE(maxAbsDifference(jit.run(inputs).at("projected"), expected),
+              1e-5f * maxAbs(expected))
+        << threads << " threads";
+  }
+  codegen::setThreadCount(1);
 }
 
 INSTANTIATE_TEST_SUITE_P(
