@@ -26,6 +26,22 @@ ir::ValueId lowerLoss(ir::Builder& builder, schema::LossKind loss, ir::ValueId p
   fail("unknown loss kind {}", static_cast<int>(loss));
 }
 
+/// When `inputs` are calls 0..n-1, in order, of a layer lowered on stacked calls: its stacked
+/// result, which is them already stacked. kNoValue otherwise.
+ir::ValueId stackedResultOf(const std::vector<std::string>& inputs,
+                            const std::map<std::string, ir::ValueId>& stackedOutputs,
+                            const std::map<std::string, std::vector<ir::ValueId>>& layerOutputs) {
+  std::string layer = parseTensorReference(inputs[0]).layer;
+  auto found = stackedOutputs.find(layer);
+  if (found == stackedOutputs.end() || inputs.size() != layerOutputs.at(layer).size())
+    return ir::kNoValue;
+  for (size_t call = 0; call < inputs.size(); ++call) {
+    TensorReference reference = parseTensorReference(inputs[call]);
+    if (reference.layer != layer || reference.call != static_cast<int>(call)) return ir::kNoValue;
+  }
+  return found->second;
+}
+
 }  // namespace
 
 ir::Graph lowerModel(const schema::ModelT& model, const ModelAnalysis& analysis,
@@ -71,6 +87,7 @@ ir::Graph lowerModel(const schema::ModelT& model, const ModelAnalysis& analysis,
       return rule.lower(lowering);
     };
 
+    // A shared layer's calls on tensors of one type run once, stacked along the batch.
     bool stack = options.stackSharedCalls && calls.size() > 1 &&
                  std::all_of(calls.begin(), calls.end(), [&](const auto& call) {
                    return graph.type(call[0]) == graph.type(calls[0][0]);
@@ -81,23 +98,12 @@ ir::Graph lowerModel(const schema::ModelT& model, const ModelAnalysis& analysis,
       continue;
     }
 
-    // Calls 0..n-1 of a layer that was itself stacked are its stacked result, whole.
-    ir::ValueId stacked = ir::kNoValue;
-    TensorReference first = parseTensorReference(definition.inputs[0]);
-    if (stackedOutputs.count(first.layer)) {
-      bool inOrder = definition.inputs.size() == layerOutputs.at(first.layer).size();
-      for (size_t call = 0; inOrder && call < definition.inputs.size(); ++call) {
-        TensorReference reference = parseTensorReference(definition.inputs[call]);
-        inOrder = reference.layer == first.layer && reference.call == static_cast<int>(call);
-      }
-      if (inOrder) stacked = stackedOutputs.at(first.layer);
-    }
+    ir::ValueId stacked = stackedResultOf(definition.inputs, stackedOutputs, layerOutputs);
     if (stacked == ir::kNoValue) {
       std::vector<ir::ValueId> parts;
       for (const std::vector<ir::ValueId>& call : calls) parts.push_back(call[0]);
       stacked = builder.concat(parts, 0);
     }
-
     ir::ValueId result = lowerCall({stacked});
     stackedOutputs[definition.name] = result;
     int64_t rows = graph.type(calls[0][0]).shape[0];
