@@ -541,6 +541,19 @@ struct TiledProduct {
       return builder.CreateAlignedLoad(vector, builder.CreateInBoundsGEP(e.f32(), base, offset),
                                        llvm::Align(4));
     };
+    if (o.addend) {
+      // The next tile's strip of the addend is fetched while this one is summed: the strips
+      // are rows apart, which the hardware prefetcher does not follow. (Past the last row
+      // this fetches arena bytes nobody reads; a prefetch cannot fault.)
+      llvm::Function* prefetch = llvm::Intrinsic::getDeclaration(
+          builder.GetInsertBlock()->getModule(), llvm::Intrinsic::prefetch, {builder.getPtrTy()});
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t v = 0; v < vectors; ++v) {
+          Value* ahead = builder.CreateGEP(e.f32(), o.addend, offsetOf(rows + r, v));
+          builder.CreateCall(prefetch, {ahead, builder.getInt32(0), builder.getInt32(3),
+                                        builder.getInt32(1)});
+        }
+    }
     std::vector<llvm::AllocaInst*> sums;
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t v = 0; v < vectors; ++v) {
