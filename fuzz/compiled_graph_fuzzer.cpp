@@ -15,8 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     dlc::fuzz::resealCompiledGraph(bytes);
     dlc::CompiledGraphFile file = dlc::parseCompiledGraph(bytes, "fuzz.dlc");
     dlc::ir::Graph graph =
-        dlc::lowerModel(file.model, file.analysis,
-                        {file.batchSize, file.training, file.stackSharedCalls});
+        dlc::lowerModel(file.model, file.analysis, {file.batchSize, file.training});
     dlc::passes::PassOptions options;
     options.training = file.training;
     options.disabled = file.disabledPasses;

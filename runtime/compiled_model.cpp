@@ -1,18 +1,32 @@
 #include "runtime/compiled_model.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include "codegen/jit.h"
 #include "frontend/model_io.h"
+#include "ir/printer.h"
 #include "runtime/session.h"
 #include "runtime/trainer.h"
 #include "runtime/weights.h"
 #include "schema/checksum.h"
 #include "schema/dlc_compiled_generated.h"
+#include "support/checksum.h"
 #include "support/error.h"
 #include "support/file_io.h"
 
 namespace dlc {
+
+namespace {
+
+/// What tells whether object code was made for `graph`: the CRC-32 of its IR text, never 0.
+uint32_t graphFingerprint(const ir::Graph& graph) {
+  Crc32 crc;
+  crc.update(ir::printGraph(graph));
+  return std::max<uint32_t>(crc.value(), 1);
+}
+
+}  // namespace
 
 CompiledModel::~CompiledModel() = default;
 
@@ -33,7 +47,6 @@ std::unique_ptr<CompiledModel> CompiledModel::compile(schema::ModelT model,
   sessionOptions.batchSize = options.batchSize;
   sessionOptions.training = options.training;
   sessionOptions.passes.disabled = options.disabledPasses;
-  sessionOptions.stackSharedCalls = options.stackSharedCalls;
   sessionOptions.passes.verbose = options.verbose;
   sessionOptions.passes.printAfterAll = options.printAfterAll;
   sessionOptions.passes.log = options.log;
@@ -70,7 +83,7 @@ CompiledGraphFile parseCompiledGraph(std::span<const std::byte> contents,
   result.training = file->training();
   if (file->disabled_passes())
     for (const auto* name : *file->disabled_passes()) result.disabledPasses.insert(name->str());
-  result.stackSharedCalls = file->stacked_shared_calls();
+  result.graphFingerprint = file->graph_fingerprint();
   result.cpu = file->cpu()->str();
   result.objectCode.assign(reinterpret_cast<const char*>(file->object_code()->data()),
                            file->object_code()->size());
@@ -85,19 +98,21 @@ std::unique_ptr<CompiledModel> CompiledModel::load(const std::string& path) {
   compiled->model_ = std::move(file.model);
   compiled->source_ = path;
   compiled->analysis_ = std::move(file.analysis);
-  compiled->options_ = {file.batchSize, file.training, std::move(file.disabledPasses),
-                        file.stackSharedCalls};
+  compiled->options_ = {file.batchSize, file.training, std::move(file.disabledPasses)};
 
-  // Code made for another CPU may use instructions this one lacks: compile it again then.
+  // Code made for another CPU may use instructions this one lacks, and code made by another
+  // dlc may be for another graph of the same model: compile it again then.
   bool sameCpu = file.cpu == codegen::hostCpuDescription();
-  compiled->recompiled_ = !sameCpu;
+  compiled->recompiled_ = true;
   SessionOptions sessionOptions;
   sessionOptions.batchSize = compiled->options_.batchSize;
   sessionOptions.training = compiled->options_.training;
   sessionOptions.passes.disabled = compiled->options_.disabledPasses;
-  sessionOptions.stackSharedCalls = compiled->options_.stackSharedCalls;
   if (sameCpu) {
-    sessionOptions.loadCode = [&](const ir::Graph& graph) {
+    sessionOptions.loadCode = [&](const ir::Graph& graph) -> std::unique_ptr<codegen::CompiledGraph> {
+      if (file.graphFingerprint == 0 || file.graphFingerprint != graphFingerprint(graph))
+        return nullptr;
+      compiled->recompiled_ = false;
       try {
         return codegen::CompiledGraph::load(graph, std::move(file.memoryPlan), file.objectCode);
       } catch (const Error& error) {
@@ -146,7 +161,7 @@ void CompiledModel::save(const std::string& path) const {
   file.add_arena_bytes(code->memoryPlan().arenaBytes);
   file.add_offsets(offsets);
   file.add_disabled_passes(disabledPasses);
-  file.add_stacked_shared_calls(options_.stackSharedCalls);
+  file.add_graph_fingerprint(graphFingerprint(session_->graph()));
   // Stored although zero, so that sealing has its place to write.
   builder.ForceDefaults(true);
   file.add_checksum(0);

@@ -31,7 +31,7 @@ struct CompiledGraphFile {
   int64_t batchSize = 0;
   bool training = false;
   std::set<std::string> disabledPasses;
-  bool stackSharedCalls = false;
+  uint32_t graphFingerprint = 0;  // 0: none recorded
   std::string cpu;
   std::string objectCode;
   codegen::MemoryPlan memoryPlan;
@@ -50,8 +50,6 @@ class CompiledModel {
     bool training = false;
     /// Passes not to run, by name.
     std::set<std::string> disabledPasses;
-    /// Lowering: LoweringOptions::stackSharedCalls.
-    bool stackSharedCalls = true;
     /// What the passes say while compiling (dlc compile -v, --print-ir-after-all), and where.
     bool verbose = false;
     bool printAfterAll = false;
@@ -64,9 +62,10 @@ class CompiledModel {
   static std::unique_ptr<CompiledModel> compile(schema::ModelT model, const std::string& source,
                                                 const Options& options);
 
-  /// Loads a compiled graph file. Its code is linked as it is when it was compiled for this CPU,
-  /// and compiled again from the model it carries otherwise (see recompiled()). A truncated or
-  /// corrupt file, or one from a newer dlc, is a dlc::Error (see parseCompiledGraph).
+  /// Loads a compiled graph file. Its code is linked as it is when it was compiled for this CPU
+  /// and for the graph this dlc makes of the model it carries, and compiled again from that
+  /// model otherwise (see recompiled()). A truncated or corrupt file, or one from a newer dlc,
+  /// is a dlc::Error (see parseCompiledGraph).
   static std::unique_ptr<CompiledModel> load(const std::string& path);
 
   /// Whether the file at `path` starts like a compiled graph (rather than a model file).
