@@ -52,6 +52,15 @@ class CompiledModelFile : public ::testing::Test {
     EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin()));
   }
 
+  /// Loads `contents`, a compiled graph edited by a test, sealed again and saved as `name`.
+  std::unique_ptr<CompiledModel> loadEdited(std::string contents, const std::string& name) {
+    schema::sealChecksum(std::as_writable_bytes(std::span(contents.data(), contents.size())),
+                         schema::CompiledGraph::VT_CHECKSUM);
+    std::string path = directory_.path(name);
+    writeFileAtomically(path, contents);
+    return CompiledModel::load(path);
+  }
+
   testing::TemporaryDirectory directory_;
   std::unique_ptr<CompiledModel> fresh_;
   std::string path_;
@@ -78,12 +87,8 @@ TEST_F(CompiledModelFile, CodeForAnotherGraphIsCompiledAgain) {
   ASSERT_NE(at, std::string::npos);
   ASSERT_EQ(contents.find(stored, at + 1), std::string::npos) << "the bytes are not unique";
   contents[at] ^= 1;
-  schema::sealChecksum(std::as_writable_bytes(std::span(contents.data(), contents.size())),
-                       schema::CompiledGraph::VT_CHECKSUM);
-  std::string other = directory_.path("other_graph.dlc");
-  writeFileAtomically(other, contents);
 
-  auto loaded = CompiledModel::load(other);
+  auto loaded = loadEdited(contents, "other_graph.dlc");
   EXPECT_TRUE(loaded->recompiled());
   expectSameOutputs(*loaded);
 }
@@ -94,12 +99,8 @@ TEST_F(CompiledModelFile, CompilesAgainForAnotherCpu) {
   size_t at = contents.find(cpu);
   ASSERT_NE(at, std::string::npos);
   contents[at] = contents[at] == 'x' ? 'y' : 'x';  // as if written on another machine
-  schema::sealChecksum(std::as_writable_bytes(std::span(contents.data(), contents.size())),
-                       schema::CompiledGraph::VT_CHECKSUM);
-  std::string other = directory_.path("other.dlc");
-  writeFileAtomically(other, contents);
 
-  auto loaded = CompiledModel::load(other);
+  auto loaded = loadEdited(contents, "other_cpu.dlc");
   EXPECT_TRUE(loaded->recompiled());
   expectSameOutputs(*loaded);
 }
