@@ -69,6 +69,14 @@ class Emitter {
   /// The address of float `offset` of `base`.
   Value* at(Value* base, Value* offset) { return builder_.CreateInBoundsGEP(f32_, base, offset); }
   /// Floats on this kernel's stack, for a tile of work that never leaves the cache.
+  /// Asks for the cache line at `address` to be fetched for reading (it cannot fault).
+  void prefetch(Value* address) {
+    llvm::Function* intrinsic = llvm::Intrinsic::getDeclaration(
+        builder_.GetInsertBlock()->getModule(), llvm::Intrinsic::prefetch, {builder_.getPtrTy()});
+    builder_.CreateCall(intrinsic, {address, builder_.getInt32(0), builder_.getInt32(3),
+                                    builder_.getInt32(1)});
+  }
+
   Value* scratch(int64_t floats) {
     llvm::AllocaInst* buffer = builder_.CreateAlloca(f32_, index(floats));
     buffer->setAlignment(llvm::Align(64));
@@ -467,15 +475,11 @@ void copyGatheredRows(Emitter& e, Value* table, Value* ids, int64_t width, Value
                       Value* end, Value* destination) {
   constexpr int64_t kAhead = 4;
   auto& b = e.b();
-  llvm::Function* prefetch = llvm::Intrinsic::getDeclaration(
-      b.GetInsertBlock()->getModule(), llvm::Intrinsic::prefetch, {b.getPtrTy()});
   e.loopRange(begin, end, [&](Value* row) {
     Value* ahead = b.CreateAdd(row, e.index(kAhead));
     Value* next = b.CreateSelect(b.CreateICmpSLT(ahead, end), ahead, row);
     Value* nextRow = e.at(table, b.CreateMul(e.loadId(ids, next), e.index(width)));
-    for (int64_t line = 0; line < width; line += 16)
-      b.CreateCall(prefetch,
-                   {e.at(nextRow, e.index(line)), b.getInt32(0), b.getInt32(3), b.getInt32(1)});
+    for (int64_t line = 0; line < width; line += 16) e.prefetch(e.at(nextRow, e.index(line)));
     Value* from = e.at(table, b.CreateMul(e.loadId(ids, row), e.index(width)));
     e.copy(e.at(destination, b.CreateMul(b.CreateSub(row, begin), e.index(width))), from, width);
   });
@@ -545,14 +549,9 @@ struct TiledProduct {
       // The next tile's strip of the addend is fetched while this one is summed: the strips
       // are rows apart, which the hardware prefetcher does not follow. (Past the last row
       // this fetches arena bytes nobody reads; a prefetch cannot fault.)
-      llvm::Function* prefetch = llvm::Intrinsic::getDeclaration(
-          builder.GetInsertBlock()->getModule(), llvm::Intrinsic::prefetch, {builder.getPtrTy()});
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t v = 0; v < vectors; ++v) {
-          Value* ahead = builder.CreateGEP(e.f32(), o.addend, offsetOf(rows + r, v));
-          builder.CreateCall(prefetch, {ahead, builder.getInt32(0), builder.getInt32(3),
-                                        builder.getInt32(1)});
-        }
+        for (int64_t v = 0; v < vectors; ++v)
+          e.prefetch(builder.CreateGEP(e.f32(), o.addend, offsetOf(rows + r, v)));
     }
     std::vector<llvm::AllocaInst*> sums;
     for (int64_t r = 0; r < rows; ++r)
