@@ -109,7 +109,8 @@ std::unique_ptr<CompiledModel> CompiledModel::load(const std::string& path) {
   sessionOptions.training = compiled->options_.training;
   sessionOptions.passes.disabled = compiled->options_.disabledPasses;
   if (sameCpu) {
-    sessionOptions.loadCode = [&](const ir::Graph& graph) -> std::unique_ptr<codegen::CompiledGraph> {
+    using Code = std::unique_ptr<codegen::CompiledGraph>;
+    sessionOptions.loadCode = [&](const ir::Graph& graph) -> Code {
       if (file.graphFingerprint == 0 || file.graphFingerprint != graphFingerprint(graph))
         return nullptr;
       compiled->recompiled_ = false;
