@@ -30,12 +30,14 @@ std::vector<ir::ValueId> scatteredParts(const GraphIndex& index, ir::Builder& bu
     return scatter->operands;
   std::vector<ir::ValueId> parts, terms;
   if (const ir::Op* fused = index.producer(gradient, ir::OpKind::FusedMatMulScatterAdd)) {
-    ir::ValueId ids = fused->operands[0];
+    // A copy: the builder's ops below may move the graph's ops, `fused` among them.
+    std::vector<ir::ValueId> operands = fused->operands;
+    ir::ValueId ids = operands[0];
     Shape shape = graph.type(ids).shape;
-    shape.push_back(graph.type(fused->operands[2]).shape[0]);
-    parts = {ids, builder.reshape(
-                      builder.matmul(fused->operands[1], fused->operands[2], false, true), shape)};
-    if (fused->operands.size() == 4) terms.push_back(fused->operands[3]);
+    shape.push_back(graph.type(operands[2]).shape[0]);
+    parts = {ids,
+             builder.reshape(builder.matmul(operands[1], operands[2], false, true), shape)};
+    if (operands.size() == 4) terms.push_back(operands[3]);
   } else if (const ir::Op* sum = index.producer(gradient, ir::OpKind::Add)) {
     terms = sum->operands;
   } else {
