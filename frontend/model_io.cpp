@@ -7,6 +7,8 @@
 #include <array>
 #include <cassert>
 #include <cctype>
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -95,10 +97,36 @@ void checkStringsAreUtf8(const schema::ModelT& model, const std::string& source)
 /// The JSON form has no checksum to check: it is text, meant to be edited.
 enum class Checksum { Verify, Ignore };
 
+/// Whether a vector of 8-byte numbers starts on 8 bytes (from an 8-aligned buffer start). The
+/// verifier checks a vector's length to 4 bytes only, and unpacking reads the numbers in place.
+bool startsAligned(const flatbuffers::Vector<int64_t>* vector) {
+  return !vector || reinterpret_cast<uintptr_t>(vector->data()) % alignof(int64_t) == 0;
+}
+
+bool longVectorsAligned(const schema::Model& model) {
+  if (model.layers())
+    for (const schema::Layer* layer : *model.layers())
+      if (layer->input() && !startsAligned(layer->input()->shape())) return false;
+  auto tensorsAligned = [](const auto* tensors) {
+    if (!tensors) return true;
+    return std::all_of(tensors->begin(), tensors->end(),
+                       [](const schema::Tensor* tensor) { return startsAligned(tensor->shape()); });
+  };
+  return tensorsAligned(model.weights()) &&
+         (!model.training() || tensorsAligned(model.training()->optimizer_state()));
+}
+
 schema::ModelT unpackVerified(const uint8_t* data, size_t size, const std::string& source,
                               Checksum checksum) {
+  // Read from an 8-aligned copy if the bytes lie elsewhere (a model inside a compiled graph).
+  std::vector<uint64_t> aligned;
+  if (reinterpret_cast<uintptr_t>(data) % alignof(uint64_t) != 0) {
+    aligned.resize((size + 7) / 8);
+    std::memcpy(aligned.data(), data, size);
+    data = reinterpret_cast<const uint8_t*>(aligned.data());
+  }
   flatbuffers::Verifier verifier(data, size);
-  if (!schema::VerifyModelBuffer(verifier))
+  if (!schema::VerifyModelBuffer(verifier) || !longVectorsAligned(*schema::GetModel(data)))
     fail("{}: not a valid dlc model (the FlatBuffers verifier rejected it: truncated or corrupt)",
          source);
   if (checksum == Checksum::Verify)

@@ -72,6 +72,9 @@ CompiledGraphFile parseCompiledGraph(std::span<const std::byte> contents,
          file->format_version(), kCompiledFormatVersion);
   if (!file->model() || !file->object_code() || !file->offsets() || !file->cpu())
     fail("{}: the compiled graph lacks its model, code or memory plan", source);
+  // The verifier checks a vector's length to 4 bytes only; the offsets are read in place.
+  if (reinterpret_cast<uintptr_t>(file->offsets()->data()) % alignof(int64_t) != 0)
+    fail("{}: the compiled graph is truncated or corrupt (its memory plan is misaligned)", source);
   if (file->batch_size() <= 0 || file->batch_size() > (1 << 20))
     fail("{}: the compiled graph has an invalid batch size {}", source, file->batch_size());
 
