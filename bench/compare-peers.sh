@@ -87,6 +87,31 @@ run() {
     "$label" "$line" >&2
 }
 
+# ceiling THREADS: this machine's ceilings as the peers' README measures them, in GFLOP/s: the
+# FMA peak (its fma_peak.c: FMAs in registers, the widest vectors the CPU has) and OpenBLAS
+# sgemm of two 2048 x 2048 matrices through torch (the best of 5).
+ceiling() {
+  [ -x "$peer_dir/fma_peak" ] ||
+    gcc -O3 -march=native -fopenmp "$PEERS_DIR/fma_peak.c" -o "$peer_dir/fma_peak"
+  local peak
+  peak=$(OMP_NUM_THREADS=$1 "$peer_dir/fma_peak" | grep -o '[0-9.]* GFLOP/s' | sort -n | tail -1)
+  OMP_NUM_THREADS=$1 "$PYTHON" - "$1" "${peak% GFLOP/s}" >>"$results" <<'PY'
+import json, sys, time
+import torch
+threads, peak = int(sys.argv[1]), float(sys.argv[2])
+torch.set_num_threads(threads)
+a, b = torch.rand(2048, 2048), torch.rand(2048, 2048)
+torch.mm(a, b)
+best = float("inf")
+for _ in range(5):
+    start = time.perf_counter()
+    torch.mm(a, b)
+    best = min(best, time.perf_counter() - start)
+print(json.dumps({"label": "ceiling", "threads": threads, "fma_peak": peak,
+                  "sgemm": 2 * 2048**3 / best / 1e9}))
+PY
+}
+
 dlc() { "$BUILD_DIR/bench/dlc_throughput" --seconds "$RUN_SECONDS" "$@"; }
 torch() {
   "$PYTHON" "$PEERS_DIR/torch_siamese_lstm.py" --seconds "$RUN_SECONDS" --malloc-tune "$@"
@@ -98,6 +123,7 @@ ort() {
 
 install_peers
 echo "results: $results" >&2
+for t in $THREADS; do ceiling "$t"; done
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 1 "$ROUNDS"); do
   for t in $THREADS; do
@@ -121,10 +147,15 @@ commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 import json, statistics, subprocess, sys
 
 TRAIN_FLOPS, INFER_FLOPS = 31_457_280, 10_485_760  # per sample, ../shared/peers/README.md
-# The compute ceiling: OpenBLAS sgemm 2048^3 on this machine (GFLOP/s), same README.
-CEILING = {1: 92.6, 2: 174.7}
-
-runs = [json.loads(line) for line in open(sys.argv[1])]
+lines = [json.loads(line) for line in open(sys.argv[1])]
+# The ceilings measured before the rounds (GFLOP/s): the FMA peak, and OpenBLAS sgemm 2048^3.
+CEILING = {line["threads"]: line["fma_peak"] for line in lines if line["label"] == "ceiling"}
+SGEMM = {line["threads"]: line["sgemm"] for line in lines if line["label"] == "ceiling"}
+runs = [line for line in lines if line["label"] != "ceiling"]
+def per_threads(gflops):  # "266 / 533 GFLOP/s at 1 / 2 threads"
+    counts = sorted(gflops)
+    return (" / ".join(f"{gflops[t]:.0f}" for t in counts) + " GFLOP/s at " +
+            " / ".join(map(str, counts)) + " threads")
 def rates(workload, program, threads):
     found = {}
     for run in runs:
@@ -141,12 +172,15 @@ rows = [("train", "dlc", "torch", TRAIN_FLOPS, "training, batch 64, dense Adam (
 names = {"dlc": "dlc", "torch": "PyTorch", "ort": "ONNX Runtime"}
 cpu = subprocess.run(["sh", "-c", "lscpu | sed -n 's/^Model name: *//p'"],
                      capture_output=True, text=True).stdout.strip()
+family = subprocess.getoutput("sed -n 's/^cpu family[^0-9]*//p;T;q' /proc/cpuinfo")
+cpu += f" (family {family})" if family else ""
 rounds = len({run["round"] for run in runs})
 print(f"\ndlc {sys.argv[4]}; {cpu}, {subprocess.getoutput('nproc')} CPUs; load average "
       f"{sys.argv[2]} before, {sys.argv[3]} after; {rounds} round(s); medians (samples/s; ms per "
-      "pair at batch 1; % of the sgemm compute ceiling)\n")
-print("| workload | threads | dlc | peer | peer's figure | dlc / peer | dlc % of ceiling "
-      "| peer % of ceiling |")
+      "pair at batch 1; % of the FMA peak, " + per_threads(CEILING) +
+      "; OpenBLAS sgemm 2048^3 reaches " + per_threads(SGEMM) + ")\n")
+print("| workload | threads | dlc | peer | peer's figure | dlc / peer | dlc % of FMA peak "
+      "| peer % of FMA peak |")
 print("|---|---|---|---|---|---|---|---|")
 for workload, ours, theirs, flops, title in rows:
     for threads in sorted({run["result"]["threads"] for run in runs}):
