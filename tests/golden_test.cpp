@@ -37,7 +37,7 @@ class GoldenTest : public ::testing::TestWithParam<std::tuple<std::string, std::
   }
 
   /// Imports the reference weights into the dlc model of the case, runs `dlc run` with extra
-  /// arguments, and returns what it wrote.
+  /// arguments (the labels, for a training graph), and returns what it wrote.
   TensorMap runDlc(const std::string& extraArguments) {
     std::string model = directory_.path("model.fbs");
     EXPECT_EQ(testing::runDlc(fmt::format("weights import {} {} -o {}", golden(".model.json"),
@@ -46,7 +46,7 @@ class GoldenTest : public ::testing::TestWithParam<std::tuple<std::string, std::
     std::string output = directory_.path("out.safetensors");
     std::string errors;
     int status = testing::runDlc(
-        fmt::format("run {} --inputs {} --labels is_duplicate --executor {} {} -o {}", model,
+        fmt::format("run {} --inputs {} --executor {} {} -o {}", model,
                     golden(".inputs.safetensors"), std::get<1>(GetParam()), extraArguments, output),
                                  nullptr, &errors);
     EXPECT_EQ(status, 0) << errors;
@@ -58,7 +58,7 @@ class GoldenTest : public ::testing::TestWithParam<std::tuple<std::string, std::
 
 TEST_P(GoldenTest, ProbabilitiesLossAndGradientsMatchTheReference) {
   TensorMap expected = readSafetensors(golden(".expected.safetensors"));
-  TensorMap actual = runDlc("--gradients");
+  TensorMap actual = runDlc("--labels is_duplicate --gradients");
 
   auto probabilities = actual.at("dense").data<float>();
   auto reference = expected.at("probabilities").data<float>();
@@ -81,9 +81,22 @@ TEST_P(GoldenTest, ProbabilitiesLossAndGradientsMatchTheReference) {
   EXPECT_EQ(gradients, 6);
 }
 
+// Without labels `dlc run` builds the inference graph, where other passes run (the folded
+// embedding, whole LSTM steps in one op).
+TEST_P(GoldenTest, InferenceProbabilitiesMatchTheReference) {
+  TensorMap expected = readSafetensors(golden(".expected.safetensors"));
+  auto reference = expected.at("probabilities").data<float>();
+  TensorMap actual = runDlc("");
+  ASSERT_FALSE(actual.count("loss"));
+  auto probabilities = actual.at("dense").data<float>();
+  ASSERT_EQ(probabilities.size(), reference.size());
+  for (size_t i = 0; i < reference.size(); ++i)
+    EXPECT_NEAR(probabilities[i], reference[i], 1e-5 * std::abs(reference[i]));
+}
+
 TEST_P(GoldenTest, FiveAdamStepsMatchTheReference) {
   TensorMap expected = readSafetensors(golden(".expected.safetensors"));
-  TensorMap actual = runDlc("--train-steps 5");
+  TensorMap actual = runDlc("--labels is_duplicate --train-steps 5");
 
   auto losses = actual.at("losses").data<float>();
   auto referenceLosses = expected.at("adam5/losses").data<float>();
