@@ -64,6 +64,9 @@ void PairEncoder::fitVocabulary(schema::ModelT& model, const std::vector<std::st
                                 const std::string& source) {
   Tokenizer tokenizer(tokenizerConfig(preprocessingOf(model, source)));
   tokenizer.fitOnTexts(texts);
+  if (tokenizer.vocabulary().empty())
+    fail("{}: the training questions hold no words once the tokenizer's filters have run",
+         source);
   model.preprocessing->vocabulary = tokenizer.vocabulary();
 }
 

@@ -160,6 +160,21 @@ TEST(CommandLine, RunRefusesLabelsOrALossThatAreNotFinite) {
                                  model, withNan, output),
                      withNan + ": labels 'is_duplicate' hold nan at index 1");
   EXPECT_FALSE(std::filesystem::exists(output));
+
+  // Binary cross-entropy takes probabilities as labels: soft ones pass, others do not.
+  inputs.at("is_duplicate").data<float>()[1] = 0.25f;
+  std::string soft = directory.path("soft.safetensors");
+  writeSafetensors(soft, inputs);
+  EXPECT_EQ(runDlc(fmt::format("run {} --inputs {} --labels is_duplicate -o {}", model, soft,
+                               output)),
+            0);
+  inputs.at("is_duplicate").data<float>()[2] = 2.0f;
+  std::string outOfRange = directory.path("two.safetensors");
+  writeSafetensors(outOfRange, inputs);
+  expectOneErrorLine(fmt::format("run {} --inputs {} --labels is_duplicate -o {}", model,
+                                 outOfRange, directory.path("out2.safetensors")),
+                     outOfRange + ": labels 'is_duplicate' hold 2 at index 2; binary "
+                                  "cross-entropy needs labels in [0, 1]");
 }
 
 TEST(CommandLine, RunWritesGradientsOnlyWhenAskedTo) {

@@ -405,6 +405,69 @@ TEST_F(TrainingCli, FindsAnUnwritableOutputBeforeTraining) {
   EXPECT_FALSE(std::filesystem::exists(directory_.path("trained.fbs")));
 }
 
+TEST_F(TrainingCli, ACheckpointMustNeitherBeTheModelNorComeFromAnotherOne) {
+  // A model file that checkpoints could overwrite: a binary one.
+  std::string first = directory_.path("first.fbs");
+  train("--epochs 1 --out " + first);
+  std::string before = testing::readText(first);
+  std::string errors;
+  EXPECT_EQ(testing::runDlc(fmt::format("train {} --data {} --epochs 2 --out {} --checkpoint {}",
+                                        first, data_, directory_.path("again.fbs"), first),
+                            nullptr, &errors),
+            1);
+  EXPECT_NE(errors.find("--checkpoint " + first +
+                        ": is the model being trained, which checkpoints would overwrite"),
+            std::string::npos)
+      << errors;
+  EXPECT_EQ(testing::readText(first), before);
+
+  std::string arguments = fmt::format("train {} --data {} --epochs 1 --out {}", model_, data_,
+                                      directory_.path("trained.fbs"));
+
+  // A checkpoint of a model with other layers is not resumed from.
+  std::string other = directory_.path("other.json");
+  testing::writeText(other, smallSiameseModel(40, 4));
+  std::string otherTrained = directory_.path("other.fbs");
+  ASSERT_EQ(testing::runDlc(fmt::format("train {} --data {} --epochs 1 --out {}", other, data_,
+                                        otherTrained)),
+            0);
+  EXPECT_EQ(testing::runDlc(arguments + " --resume --checkpoint " + otherTrained + ".checkpoint",
+                            nullptr, &errors),
+            1);
+  EXPECT_NE(errors.find("is a checkpoint of another model than " + model_ +
+                        " (their layers differ)"),
+            std::string::npos)
+      << errors;
+  EXPECT_FALSE(std::filesystem::exists(directory_.path("trained.fbs")));
+}
+
+TEST_F(TrainingCli, QuestionsWithoutWordsAreRefused) {
+  // The small model filters "?" only.
+  std::vector<QuestionPair> punctuation(100, QuestionPair{"??", "?  ?", 1});
+  std::string data = writePairsFile(directory_, "punctuation.tsv", punctuation);
+  std::string errors;
+  EXPECT_EQ(testing::runDlc(fmt::format("train {} --data {} --out {}", model_, data,
+                                        directory_.path("trained.fbs")),
+                            nullptr, &errors),
+            1);
+  EXPECT_NE(errors.find(data + ": the training questions hold no words once the tokenizer's "
+                               "filters have run"),
+            std::string::npos)
+      << errors;
+}
+
+TEST_F(TrainingCli, ResumingWithoutACheckpointSaysItStartsOver) {
+  std::string errors;
+  ASSERT_EQ(testing::runDlc(fmt::format("train {} --data {} --epochs 1 --resume --out {}", model_,
+                                        data_, directory_.path("trained.fbs")),
+                            nullptr, &errors),
+            0);
+  EXPECT_NE(errors.find("dlc: warning: --resume: no checkpoint at " +
+                        directory_.path("trained.fbs") + ".checkpoint; training from the start"),
+            std::string::npos)
+      << errors;
+}
+
 TEST_F(TrainingCli, ResumingAFinishedRunSaysThereIsNothingToTrain) {
   std::string trained = directory_.path("trained.fbs");
   train("--epochs 1 --out " + trained);

@@ -5,8 +5,10 @@
 #include <filesystem>
 #include <iostream>
 
+#include "frontend/lowering.h"
 #include "frontend/model_io.h"
 #include "frontend/summary.h"
+#include "ir/printer.h"
 #include "runtime/metrics.h"
 #include "runtime/quora_data.h"
 #include "runtime/trainer.h"
@@ -33,6 +35,18 @@ std::vector<QuestionPair> readPairs(const std::string& path) {
   return std::move(data.pairs);
 }
 
+/// Whether two paths name one file (false if either does not exist).
+bool sameFile(const std::string& a, const std::string& b) {
+  std::error_code error;
+  return std::filesystem::equivalent(a, b, error);
+}
+
+/// A model's layers as the IR its inference graph lowers to: what a checkpoint must share with
+/// the model it continues.
+std::string layersOf(const LoadedModel& loaded) {
+  return ir::printGraph(lowerModel(loaded.model, loaded.analysis, {1, false}));
+}
+
 struct TrainCommandOptions {
   std::string model, data, output, checkpoint;
   bool resume = false;
@@ -52,6 +66,9 @@ void runTraining(TrainCommandOptions& options) {
   // Found out now rather than after the epochs.
   checkWritable(options.output);
   checkWritable(checkpoint);
+  if (sameFile(checkpoint, options.model))
+    fail("--checkpoint {}: is the model being trained, which checkpoints would overwrite",
+         checkpoint);
 
   // Each line of progress goes out as soon as it is printed, even into a pipe; an interruption
   // says what it leaves.
@@ -66,7 +83,13 @@ void runTraining(TrainCommandOptions& options) {
   // --resume starts from the checkpoint when there is one: its weights, optimizer state,
   // tokenizer and progress.
   bool resuming = options.resume && std::filesystem::exists(checkpoint);
+  if (options.resume && !resuming)
+    fmt::print(stderr, "dlc: warning: --resume: no checkpoint at {}; training from the start\n",
+               checkpoint);
   LoadedModel loaded = loadAnalyzedModel(resuming ? checkpoint : options.model);
+  if (resuming && layersOf(loaded) != layersOf(loadAnalyzedModel(options.model)))
+    fail("{}: is a checkpoint of another model than {} (their layers differ)", checkpoint,
+         options.model);
   if (resuming && loaded.model.training)
     fmt::print("Resuming from {} after epoch {}\n", checkpoint, loaded.model.training->epochs_done);
   else if (loaded.model.training)

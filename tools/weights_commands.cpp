@@ -121,11 +121,12 @@ void run(const RunOptions& options) {
            expected.numElements(), dtypeName(labels.dtype()), formatShape(labels.shape()));
     labels.reshape(expected.shape);
     auto values = labels.data<float>();
-    auto notFinite =
-        std::find_if(values.begin(), values.end(), [](float v) { return !std::isfinite(v); });
-    if (notFinite != values.end())
-      fail("{}: labels '{}' hold {} at index {}", options.inputs, options.labels, *notFinite,
-           notFinite - values.begin());
+    // Binary cross-entropy takes probabilities: 0, 1, or soft labels between them.
+    auto bad = std::find_if(values.begin(), values.end(),
+                            [](float v) { return !(v >= 0.0f && v <= 1.0f); });
+    if (bad != values.end())
+      fail("{}: labels '{}' hold {} at index {}; binary cross-entropy needs labels in [0, 1]",
+           options.inputs, options.labels, *bad, bad - values.begin());
     feeds[kLabelsInput] = std::move(labels);
   }
 
