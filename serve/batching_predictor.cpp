@@ -78,10 +78,10 @@ void checkSessionsFit(int sessions, int opened, size_t bytesPerSession, size_t a
   size_t more = availableBytes / bytesPerSession;
   if (static_cast<size_t>(sessions - opened) <= more) return;
   fail(
-      "serve: {} sessions need about {} of memory ({} each), more than the {} available after "
-      "{}; give fewer --sessions (at most {})",
+      "serve: {} sessions need about {} of memory ({} each); with {} open, {} is left, room for "
+      "{} more: give fewer --sessions (at most {})",
       sessions, mebibytes(bytesPerSession * static_cast<size_t>(sessions)),
-      mebibytes(bytesPerSession), mebibytes(availableBytes), opened,
+      mebibytes(bytesPerSession), opened, mebibytes(availableBytes), more,
       static_cast<size_t>(opened) + more);
 }
 

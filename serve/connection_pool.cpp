@@ -56,7 +56,13 @@ std::string hostAndPort(const std::string& host, int port) {
   return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
-Connection::Connection(int socket, milliseconds timeout) : socket_(socket), timeout_(timeout) {}
+Connection::Connection(int socket, milliseconds timeout) : socket_(socket), timeout_(timeout) {
+  // Read now: once the client has gone, the socket no longer knows its peer.
+  sockaddr_storage storage = {};
+  socklen_t length = sizeof storage;
+  if (getpeername(socket_, reinterpret_cast<sockaddr*>(&storage), &length) == 0)
+    socketAddress(storage, peerAddress_, peerPort_);
+}
 
 Connection::~Connection() {
   ::shutdown(socket_, SHUT_RDWR);
@@ -113,10 +119,8 @@ bool Connection::receiveAvailable() {
 }
 
 void Connection::peerAddress(std::string& address, int& port) const {
-  sockaddr_storage storage = {};
-  socklen_t length = sizeof storage;
-  getpeername(socket_, reinterpret_cast<sockaddr*>(&storage), &length);
-  socketAddress(storage, address, port);
+  address = peerAddress_;
+  port = peerPort_;
 }
 
 void Connection::localAddress(std::string& address, int& port) const {

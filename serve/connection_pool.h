@@ -55,6 +55,8 @@ class Connection {
   std::chrono::milliseconds timeout_;
   std::string buffer_;
   size_t consumed_ = 0;
+  std::string peerAddress_;
+  int peerPort_ = 0;
 };
 
 struct ConnectionTimeouts {

@@ -88,7 +88,17 @@ std::string refusalMessage(const httplib::Request& request, int status,
             std::min<size_t>(limits.maxBodyBytes, CPPHTTPLIB_FORM_URL_ENCODED_PAYLOAD_MAX_LENGTH));
       return fmt::format("the body is over the limit of {} bytes", limits.maxBodyBytes);
     case 414: return "the request URI is too long";
-    case 400: return "malformed HTTP request (expected METHOD /path HTTP/1.1 and headers)";
+    case 400:
+      // With its header read, what went wrong is the body.
+      if (!request.path.empty() && parseLength(request.get_header_value("Content-Length")))
+        return fmt::format(
+            "the body ended, or stopped coming, before the {} bytes of its "
+            "Content-Length",
+            request.get_header_value("Content-Length"));
+      if (!request.path.empty() &&
+          strcasecmp(request.get_header_value("Transfer-Encoding").c_str(), "chunked") == 0)
+        return "the chunked body is malformed or ended before its last chunk";
+      return "malformed HTTP request (expected METHOD /path HTTP/1.1 and headers)";
     default: return fmt::format("HTTP status {}", status);
   }
 }

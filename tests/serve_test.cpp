@@ -289,6 +289,8 @@ class RawClient {
     EXPECT_EQ(connect(socket_, reinterpret_cast<sockaddr*>(&address), length), 0);
   }
   ~RawClient() { close(socket_); }
+  /// Says that nothing more will be sent.
+  void finishSending() { shutdown(socket_, SHUT_WR); }
 
   void send(std::string_view bytes) {
     EXPECT_EQ(::send(socket_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
@@ -419,6 +421,14 @@ TEST(ServeHttp, GarbageIsAnsweredAndLoggedWithItsLineAndClient) {
     auto [status, error] = statusAndError(client.receiveUntilClosed());
     EXPECT_EQ(status, 400);
     EXPECT_NE(error.find("malformed HTTP request"), std::string::npos) << error;
+    // A client gone before its answer is logged with its address all the same.
+    {
+      RawClient gone(server.port());
+      gone.send("GARBAGE\r\n\r\n");
+    }
+    RawClient after(server.port());
+    after.send("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(statusAndError(after.receiveUntilClosed()).first, 200);
   }
   std::rewind(log);
   std::string logged(4096, '\0');
@@ -428,6 +438,29 @@ TEST(ServeHttp, GarbageIsAnsweredAndLoggedWithItsLineAndClient) {
       logged, std::regex(R"(Z - - 400 [0-9.]+ ms \(malformed request line "hello there" from )"
                          R"(127\.0\.0\.1:[0-9]+\)\n)")))
       << logged;
+  EXPECT_TRUE(std::regex_search(
+      logged, std::regex(R"(\(malformed request line "GARBAGE" from 127\.0\.0\.1:[0-9]+\)\n)")))
+      << logged;
+}
+
+TEST(ServeHttp, ABodyShorterThanItsLengthIsRefusedAsSuch) {
+  HalfPredictor predictor;
+  RunningServer server(predictor, {.port = 0, .timeouts = kPatientTimeouts});
+  for (std::string_view request :
+       {"POST /v1/predict HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"pairs\": []}",
+        "POST /v1/predict HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"}) {
+    RawClient client(server.port());
+    client.send(request);
+    client.finishSending();
+    auto [status, error] = statusAndError(client.receiveUntilClosed());
+    EXPECT_EQ(status, 400);
+    bool chunked = request.find("chunked") != std::string_view::npos;
+    EXPECT_NE(error.find(chunked ? "the chunked body is malformed"
+                                 : "the body ended, or stopped coming, before the 100 bytes of "
+                                   "its Content-Length"),
+              std::string::npos)
+        << error;
+  }
 }
 
 TEST(ServeHttp, ListensOnIpv6) {
@@ -450,8 +483,8 @@ TEST(ServeSessions, TooManyAreRefusedWithTheFigures) {
     ADD_FAILURE() << "64 sessions of 150 MiB fit in 1000 MiB";
   } catch (const Error& error) {
     EXPECT_EQ(std::string(error.what()),
-              "serve: 64 sessions need about 9600 MiB of memory (150 MiB each), more than the "
-              "1000 MiB available after 2; give fewer --sessions (at most 8)");
+              "serve: 64 sessions need about 9600 MiB of memory (150 MiB each); with 2 open, "
+              "1000 MiB is left, room for 6 more: give fewer --sessions (at most 8)");
   }
 }
 
