@@ -26,8 +26,11 @@ std::string readPossiblyCompressedFile(const std::string& path) {
 
   auto readError = [&]() -> std::string {
     int errorNumber = Z_OK;
-    const char* message = gzerror(file.get(), &errorNumber);
-    return errorNumber == Z_ERRNO ? std::strerror(errno) : message;
+    std::string message = gzerror(file.get(), &errorNumber);
+    if (errorNumber == Z_ERRNO) return std::strerror(errno);
+    // zlib starts its message with the path, which ours gives already.
+    if (message.starts_with(path + ": ")) message.erase(0, path.size() + 2);
+    return message;
   };
 
   std::string contents;

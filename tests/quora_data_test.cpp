@@ -263,6 +263,11 @@ TEST_F(QuoraDataTest, RejectsTruncatedGzip) {
   EXPECT_NE(readError(path).find("cut.tsv.gz: cannot read"), std::string::npos);
 }
 
+TEST_F(QuoraDataTest, NamesAGzipFileWithABadHeaderOnce) {
+  std::string path = writeFile("bad.tsv.gz", "\x1f\x8b garbage");
+  EXPECT_EQ(readError(path), path + ": cannot read: unknown compression method");
+}
+
 TEST_F(QuoraDataTest, ReadsPairsToPredict) {
   std::string path = writeFile("ask.tsv",
                                "question1\tquestion2\n"
