@@ -75,6 +75,10 @@ std::string printablePath(const std::string& path) {
   return path.size() > kMaxLength ? result + "..." : result;
 }
 
+bool hasChunkedBody(const httplib::Request& request) {
+  return strcasecmp(request.get_header_value("Transfer-Encoding").c_str(), "chunked") == 0;
+}
+
 /// What to tell a client about a request that cpp-httplib refused before handleRequest() saw it.
 std::string refusalMessage(const httplib::Request& request, int status,
                            const RequestLimits& limits) {
@@ -95,8 +99,7 @@ std::string refusalMessage(const httplib::Request& request, int status,
             "the body ended, or stopped coming, before the {} bytes of its "
             "Content-Length",
             request.get_header_value("Content-Length"));
-      if (!request.path.empty() &&
-          strcasecmp(request.get_header_value("Transfer-Encoding").c_str(), "chunked") == 0)
+      if (!request.path.empty() && hasChunkedBody(request))
         return "the chunked body is malformed or ended before its last chunk";
       return "malformed HTTP request (expected METHOD /path HTTP/1.1 and headers)";
     default: return fmt::format("HTTP status {}", status);
@@ -123,9 +126,8 @@ std::optional<HttpResponse> refuseByLength(const httplib::Request& request,
   }
 
   // Without a length, cpp-httplib would read the body until the client closes the connection.
-  bool chunked = strcasecmp(request.get_header_value("Transfer-Encoding").c_str(), "chunked") == 0;
   bool takesBody = request.method == "POST" || request.method == "PUT" || request.method == "PATCH";
-  if (chunked || !takesBody) return std::nullopt;
+  if (hasChunkedBody(request) || !takesBody) return std::nullopt;
   if (auto refusal = routeError(request.method, request.path)) return refusal;
   return errorResponse(411, fmt::format("{} {} needs a body with a Content-Length header",
                                         request.method, printablePath(request.path)));
