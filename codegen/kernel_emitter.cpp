@@ -517,7 +517,9 @@ struct ProductOperands {
 ///
 /// With `ids` (A·B only), A is gathered: its rows are rows ids[i] of the table `a`, read in
 /// place, so that an embedding lookup costs no copy. With `accumulate`, C += A·B; with an
-/// addend (and a bias), the sums start from them.
+/// addend (and a bias), the sums start from them. With `panelWidth`, B comes in column panels
+/// ([N / W, K, W], see fused_matmul_add): a block of B is then contiguous, where a block of
+/// rows 2 KiB apart (N = 512) falls into a few sets of L1 and is fetched again for every tile.
 ///
 /// A gathered A of many rows (the whole sequence's input projection, 2560 rows from a 25 MB
 /// table) goes in panels instead: the panel's rows are copied together on the stack, and meet
@@ -529,6 +531,7 @@ struct TiledProduct {
   int64_t m, k, n;
   bool transposeA;
   bool accumulate = false;
+  int64_t panelWidth = 0;
 
   /// One tile: `rows` rows from `row`, `vectors` x 16 columns from `column`.
   void tile(Emitter& e, const ProductOperands& o, Value* row, Value* column, int64_t rows,
@@ -571,11 +574,24 @@ struct TiledProduct {
       Value* aRow = builder.CreateAdd(row, e.index(r));
       aStarts.push_back(builder.CreateMul(o.ids ? e.loadId(o.ids, aRow) : aRow, e.index(k)));
     }
+    // Where each vector's column of B starts (at k = 0), and the distance from one k to the next.
+    std::vector<Value*> bStarts;
+    for (int64_t v = 0; v < vectors; ++v) {
+      Value* bColumn = builder.CreateAdd(column, e.index(v * kLanes));
+      if (panelWidth == 0) {
+        bStarts.push_back(bColumn);
+        continue;
+      }
+      Value* panel = builder.CreateUDiv(bColumn, e.index(panelWidth));
+      bStarts.push_back(builder.CreateAdd(builder.CreateMul(panel, e.index(k * panelWidth)),
+                                          builder.CreateURem(bColumn, e.index(panelWidth))));
+    }
+    Value* bStride = e.index(panelWidth == 0 ? n : panelWidth);
     e.loop(k, [&](Value* inner) {
       std::vector<Value*> bRow;
-      Value* bStart = builder.CreateAdd(builder.CreateMul(inner, e.index(n)), column);
+      Value* bOffset = builder.CreateMul(inner, bStride);
       for (int64_t v = 0; v < vectors; ++v)
-        bRow.push_back(vectorAt(o.b, builder.CreateAdd(bStart, e.index(v * kLanes))));
+        bRow.push_back(vectorAt(o.b, builder.CreateAdd(bOffset, bStarts[v])));
       for (int64_t r = 0; r < rows; ++r) {
         Value* aRow = builder.CreateAdd(row, e.index(r));
         Value* aOffset = transposeA ? builder.CreateAdd(builder.CreateMul(inner, e.index(m)), aRow)
@@ -1050,8 +1066,11 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
     case OpKind::FusedMatMulAdd: {
       int64_t m = outShape[0], k = shapeOf(0)[1], n = outShape[1];
       Value* bias = op.operands.size() == 4 ? in[3] : nullptr;
-      if (tiledMatMul_ && useTiledMatMul(n, false, false)) {
-        TiledProduct{m, k, n, false}.emit(e, {in[0], in[1], out, nullptr, in[2], bias});
+      int64_t panelWidth = shapeOf(1).size() == 3 ? shapeOf(1)[2] : 0;
+      if (tiledMatMul_ && useTiledMatMul(n, false, false) && panelWidth % 16 == 0) {
+        TiledProduct product{m, k, n, false};
+        product.panelWidth = panelWidth;
+        product.emit(e, {in[0], in[1], out, nullptr, in[2], bias});
         break;
       }
       // BLAS adds the product to C, which starts as the addend and the bias.
@@ -1064,7 +1083,15 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
           e.store(start, out, at);
         });
       });
-      callSgemm(e, module_, false, false, m, n, k, in[0], k, in[1], n, e.constant(1.0), out, n);
+      if (panelWidth == 0) {
+        callSgemm(e, module_, false, false, m, n, k, in[0], k, in[1], n, e.constant(1.0), out, n);
+        break;
+      }
+      for (int64_t first = 0; first < n; first += panelWidth) {
+        Value* panel = e.at(in[1], e.index(first * k));
+        callSgemm(e, module_, false, false, m, panelWidth, k, in[0], k, panel, panelWidth,
+                  e.constant(1.0), e.at(out, e.index(first)), n);
+      }
       break;
     }
     case OpKind::ReduceSum: {

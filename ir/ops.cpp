@@ -314,7 +314,15 @@ Type inferFusedMatMulScatterAdd(const std::vector<Type>& operands, const Attribu
 Type inferFusedMatMulAdd(const std::vector<Type>& operands, const Attributes&) {
   if (operands.size() != 3 && operands.size() != 4)
     fail("fused_matmul_add takes 3 or 4 operands, got {}", operands.size());
-  Type product = inferMatMul({operands[0], operands[1]}, {});
+  Type right = operands[1];
+  if (right.rank() == 3) {
+    // Column panels [N / W, K, W]: the product is that of the [K, N] matrix they hold.
+    expectFloat(right, "fused_matmul_add operand");
+    if (right.shape[0] < 1 || right.shape[2] < 1)
+      fail("fused_matmul_add: empty column panels {}", formatType(right));
+    right.shape = {right.shape[1], right.shape[0] * right.shape[2]};
+  }
+  Type product = inferMatMul({operands[0], right}, {});
   expectMatrix(operands[2], product.shape[0], product.shape[1], "fused_matmul_add addend");
   if (operands.size() == 4) {
     expectFloat(operands[3], "fused_matmul_add bias");

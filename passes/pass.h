@@ -60,6 +60,7 @@ bool accumulateTableGradients(ir::Graph& graph, const PassOptions& options);
 bool differentiate(ir::Graph& graph, const PassOptions& options);
 bool addOptimizerUpdates(ir::Graph& graph, const PassOptions& options);
 bool fuseMatMulAdd(ir::Graph& graph, const PassOptions& options);
+bool packWeightPanels(ir::Graph& graph, const PassOptions& options);
 bool fuseElementwise(ir::Graph& graph, const PassOptions& options);
 bool eliminateCommonSubexpressions(ir::Graph& graph, const PassOptions& options);
 bool eliminateDeadCode(ir::Graph& graph, const PassOptions& options);

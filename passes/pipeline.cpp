@@ -39,6 +39,8 @@ const std::vector<Pass>& pipeline() {
        &eliminateCommonSubexpressions},
       {"fuse-matmul-add", "what is added to a matrix product, summed in its kernel", false, true,
        &fuseMatMulAdd},
+      {"pack-weight-panels", "a weight read by products, in contiguous blocks of columns", false,
+       false, &packWeightPanels},
       {"fuse-elementwise", "chains of elementwise ops in one loop each", false, true,
        &fuseElementwise},
       {"dce", "remove ops whose results nobody uses", false, false, &eliminateDeadCode},

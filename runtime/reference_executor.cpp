@@ -394,10 +394,20 @@ void ReferenceExecutor<Scalar>::execute(const ir::Op& op) {
     case OpKind::FusedMatMulAdd: {
       using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
       Eigen::Map<const Matrix> a(in(0).data(), shapeOf(0)[0], shapeOf(0)[1]);
-      Eigen::Map<const Matrix> b(in(1).data(), shapeOf(1)[0], shapeOf(1)[1]);
       Eigen::Map<const Matrix> addend(in(2).data(), outShape[0], outShape[1]);
       Eigen::Map<Matrix> c(out.data(), outShape[0], outShape[1]);
-      c.noalias() = a * b + addend;
+      if (shapeOf(1).size() == 3) {
+        // Column panels [N / W, K, W]: each gives W columns of the product.
+        int64_t k = shapeOf(1)[1], width = shapeOf(1)[2];
+        for (int64_t panel = 0; panel < shapeOf(1)[0]; ++panel) {
+          Eigen::Map<const Matrix> b(in(1).data() + panel * k * width, k, width);
+          c.middleCols(panel * width, width).noalias() =
+              a * b + addend.middleCols(panel * width, width);
+        }
+      } else {
+        Eigen::Map<const Matrix> b(in(1).data(), shapeOf(1)[0], shapeOf(1)[1]);
+        c.noalias() = a * b + addend;
+      }
       if (op.operands.size() == 4)
         c.rowwise() += Eigen::Map<const Eigen::Matrix<Scalar, 1, Eigen::Dynamic>>(in(3).data(),
                                                                                  outShape[1]);

@@ -30,7 +30,7 @@ constexpr int kSteps = 4;
 constexpr int64_t kBatch = 3;
 
 /// The Quora model in miniature: shared embedding and LSTM, dot, dense with a sigmoid.
-std::string miniatureQuoraModel(const char* recurrentActivation) {
+std::string miniatureQuoraModel(const char* recurrentActivation, int units = 5) {
   return fmt::format(R"({{
     "name": "miniature_quora", "inputs": ["q1", "q2"], "outputs": ["dense"],
     "layers": [
@@ -39,12 +39,12 @@ std::string miniatureQuoraModel(const char* recurrentActivation) {
       {{ "name": "embedding", "kind": "Embedding", "inputs": ["q1", "q2"],
          "embedding": {{ "input_dim": {0}, "output_dim": 6 }} }},
       {{ "name": "lstm", "kind": "LSTM", "inputs": ["embedding:0", "embedding:1"],
-         "lstm": {{ "units": 5, "recurrent_activation": "{2}" }} }},
+         "lstm": {{ "units": {3}, "recurrent_activation": "{2}" }} }},
       {{ "name": "dot", "kind": "Dot", "inputs": ["lstm:0", "lstm:1"], "dot": {{ "axes": [1] }} }},
       {{ "name": "dense", "kind": "Dense", "inputs": ["dot"],
          "dense": {{ "units": 1, "activation": "Sigmoid" }} }} ],
     "training": {{ "loss": "BinaryCrossentropy", "optimizer": {{ "kind": "Adam" }} }} }})",
-                     kVocabulary, kSteps, recurrentActivation);
+                     kVocabulary, kSteps, recurrentActivation, units);
 }
 
 /// Ids with repeats within and across rows and both questions, and leading padding.
@@ -633,6 +633,52 @@ INSTANTIATE_TEST_SUITE_P(BothExecutors, FoldedInference,
                          ::testing::Combine(::testing::Values("Sigmoid", "HardSigmoid"),
                                             ::testing::Values(ExecutorKind::Reference,
                                                               ExecutorKind::Jit)));
+
+// Weights in column panels. 32 units make a recurrent kernel of 128 columns, two panels.
+
+TEST(WeightPanels, TheRecurrentProductsReadTheRecurrentKernelInPanels) {
+  testing::ParsedModel parsed = testing::parseModelJson(miniatureQuoraModel("Sigmoid", 32));
+  for (bool training : {false, true}) {
+    ir::Graph graph = buildGraph(parsed, training, {});
+    ir::ValueId kernel = graph.findNamed("lstm/recurrent_kernel");
+    std::vector<int32_t> producers = ir::producerIndex(graph);
+    int64_t packedProducts = 0;
+    for (const ir::Op& op : graph.ops()) {
+      if (op.kind != OpKind::FusedMatMulAdd) continue;
+      const ir::Op& panels = graph.ops()[producers[op.operands[1]]];
+      ASSERT_EQ(panels.kind, OpKind::Transpose);
+      EXPECT_EQ(graph.type(op.operands[1]).shape, (Shape{2, 32, 64}));
+      EXPECT_EQ(graph.ops()[producers[panels.operands[0]]].operands[0], kernel);
+      ++packedProducts;
+    }
+    EXPECT_EQ(packedProducts, 2 * (kSteps - 1)) << (training ? "training" : "inference");
+  }
+  // Five units make 20 columns: no whole panel, nothing to pack.
+  ir::Graph narrow = buildGraph(testing::parseModelJson(miniatureQuoraModel("Sigmoid")), false, {});
+  EXPECT_EQ(countProductsWith(narrow, "lstm/recurrent_kernel"), 2 * (kSteps - 1));
+}
+
+class WeightPanelNumbers : public ::testing::TestWithParam<ExecutorKind> {};
+
+TEST_P(WeightPanelNumbers, AgreeWithTheKernelsOwnLayoutInTrainingAndInference) {
+  testing::ParsedModel parsed = testing::parseModelJson(miniatureQuoraModel("Sigmoid", 32));
+  TensorMap packed = lossAndGradients(parsed, GetParam(), {});
+  TensorMap plain = lossAndGradients(parsed, GetParam(), {{"pack-weight-panels"}});
+  ASSERT_EQ(packed.size(), plain.size());
+  for (const auto& [name, expected] : plain)
+    EXPECT_LE(maxAbsDifference(packed.at(name), expected), 1e-6f + 1e-5f * maxAbs(expected))
+        << name;
+  EXPECT_GT(maxAbs(plain.at("grad/lstm/recurrent_kernel")), 0.0f);
+
+  auto [packedBefore, packedAfter] = probabilitiesBeforeAndAfterNewWeights(parsed, GetParam(), {});
+  auto [plainBefore, plainAfter] =
+      probabilitiesBeforeAndAfterNewWeights(parsed, GetParam(), {{"pack-weight-panels"}});
+  EXPECT_LE(maxAbsDifference(packedBefore, plainBefore), 1e-6f);
+  EXPECT_LE(maxAbsDifference(packedAfter, plainAfter), 1e-6f);
+}
+
+INSTANTIATE_TEST_SUITE_P(BothExecutors, WeightPanelNumbers,
+                         ::testing::Values(ExecutorKind::Reference, ExecutorKind::Jit));
 
 std::string numbersCaseName(const ::testing::TestParamInfo<NumbersCase>& info) {
   auto [activation, executor, pass, stacked] = info.param;

@@ -74,6 +74,57 @@ INSTANTIATE_TEST_SUITE_P(
                       MatMulCase{2, 16, 256, false, false}, MatMulCase{6, 32, 7, false, true},
                       MatMulCase{64, 512, 128, false, true}, MatMulCase{1, 48, 9, false, true}));
 
+// A product whose right operand comes in column panels ([N / W, K, W], as pack-weight-panels
+// lays out a weight), with an addend and a bias, against the product of the whole matrix.
+struct PanelCase {
+  int64_t m, k, n, width;
+};
+
+class PanelMatMulKernel : public ::testing::TestWithParam<PanelCase> {};
+
+TEST_P(PanelMatMulKernel, MatchesTheProductOfTheWholeMatrix) {
+  const PanelCase& c = GetParam();
+  auto productGraph = [&](bool panels) {
+    ir::Graph graph("panels");
+    ir::ValueId a = graph.addInput("a", {DType::Float32, {c.m, c.k}});
+    ir::ValueId b = graph.addInput("b", {DType::Float32, {c.k, c.n}});
+    ir::ValueId addend = graph.addInput("addend", {DType::Float32, {c.m, c.n}});
+    ir::ValueId bias = graph.addInput("bias", {DType::Float32, {c.n}});
+    if (panels) {
+      ir::ValueId strips =
+          graph.addOp(ir::OpKind::Reshape, {b}, {{"shape", Shape{c.k, c.n / c.width, c.width}}});
+      b = graph.addOp(ir::OpKind::Transpose, {strips}, {{"permutation", Shape{1, 0, 2}}});
+    }
+    graph.addOutput("c", graph.addOp(ir::OpKind::FusedMatMulAdd, {a, b, addend, bias}));
+    return graph;
+  };
+  TensorMap inputs = {{"a", randomTensor({c.m, c.k}, 1)},
+                      {"b", randomTensor({c.k, c.n}, 2)},
+                      {"addend", randomTensor({c.m, c.n}, 3)},
+                      {"bias", randomTensor({c.n}, 4)}};
+
+  Tensor expected = ReferenceExecutor<float>(productGraph(false)).run(inputs).at("c");
+  ir::Graph graph = productGraph(true);
+  expectNear(ReferenceExecutor<float>(graph).run(inputs).at("c"), expected, 1e-5f * c.k);
+  for (bool tiled : {true, false}) {
+    codegen::JitOptions options;
+    options.tiledMatMul = tiled;
+    JitExecutor jit(graph, options);
+    for (int threads : {1, 2}) {
+      codegen::setThreadCount(threads);
+      SCOPED_TRACE(fmt::format("{}, {} thread(s)", tiled ? "tiled" : "blas", threads));
+      expectNear(jit.run(inputs).at("c"), expected, 1e-5f * static_cast<float>(c.k));
+    }
+    codegen::setThreadCount(1);
+  }
+}
+
+// The LSTM's step at batch 64 and 1 (two questions: 2 rows, in tiles of 128 columns over two
+// panels), remainders of rows, and panels of one vector.
+INSTANTIATE_TEST_SUITE_P(Shapes, PanelMatMulKernel,
+                         ::testing::Values(PanelCase{128, 128, 512, 64}, PanelCase{2, 128, 512, 64},
+                                           PanelCase{7, 16, 256, 64}, PanelCase{5, 7, 48, 16}));
+
 // The embedding lookups fused with a product, at sizes the generated kernels take (N a multiple
 // of 16): a gathered A·B with a row remainder, the transposed form in tiles with a partial last
 // tile, the scatter-add form with repeated ids. Two threads give the bits of one.

@@ -64,10 +64,14 @@ OpCase matMulCase(const std::string& name, bool transposeA, bool transposeB) {
           }};
 }
 
-OpCase matMulAddCase(const std::string& name, int64_t columns, bool bias) {
+/// a[rows, 5] · b + addend (+ bias), with b [5, columns] or in column panels of `panelWidth`.
+OpCase matMulAddCase(const std::string& name, int64_t rows, int64_t columns, bool bias,
+                     int64_t panelWidth = 0) {
   return {name, OpKind::FusedMatMulAdd, [=](OpCaseBuilder& c) {
-            std::vector<ValueId> operands = {c.frozen("a", {6, 5}), c.frozen("b", {5, columns}),
-                                             c.frozen("addend", {6, columns})};
+            Shape b =
+                panelWidth == 0 ? Shape{5, columns} : Shape{columns / panelWidth, 5, panelWidth};
+            std::vector<ValueId> operands = {c.frozen("a", {rows, 5}), c.frozen("b", b),
+                                             c.frozen("addend", {rows, columns})};
             if (bias) operands.push_back(c.frozen("bias", {columns}));
             return c.builder().op(OpKind::FusedMatMulAdd, operands);
           }};
@@ -353,9 +357,14 @@ std::vector<OpCase> makeCases() {
        }},
       // Six rows (a tile of four and one of two) by 32 columns take the generated kernel, four
       // columns BLAS. It runs after autodiff: no gradient rule.
-      matMulAddCase("fused_matmul_add", 32, false),
-      matMulAddCase("fused_matmul_add_bias", 32, true),
-      matMulAddCase("fused_matmul_add_bias_narrow", 4, true),
+      matMulAddCase("fused_matmul_add", 6, 32, false),
+      matMulAddCase("fused_matmul_add_bias", 6, 32, true),
+      matMulAddCase("fused_matmul_add_bias_narrow", 6, 4, true),
+      // Tiles of 4 rows and 64 columns, one panel each; tiles of 2 rows and 128 columns, over
+      // two panels; 16-column panels read one vector at a time.
+      matMulAddCase("fused_matmul_add_panels", 6, 128, true, 64),
+      matMulAddCase("fused_matmul_add_panels_two_rows", 2, 256, false, 64),
+      matMulAddCase("fused_matmul_add_panels_narrow", 7, 48, true, 16),
 
       {"adam_update", OpKind::AdamUpdate,
        [](OpCaseBuilder& c) {
