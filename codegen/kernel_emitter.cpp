@@ -88,7 +88,9 @@ class Emitter {
   }
 
   /// for (i = 0; i < count; ++i) body(i); nothing when count is 0.
-  void loop(int64_t count, const std::function<void(Value*)>& body) {
+  void loop(int64_t count, const std::function<void(Value*)>& body) { loop(count, 0, body); }
+  /// The same, the vectorizer asked to run `interleave` vectors of the loop side by side.
+  void loop(int64_t count, int interleave, const std::function<void(Value*)>& body) {
     if (count <= 0) return;
     llvm::Function* function = builder_.GetInsertBlock()->getParent();
     llvm::BasicBlock* before = builder_.GetInsertBlock();
@@ -101,7 +103,16 @@ class Emitter {
     body(counter);
     Value* next = builder_.CreateAdd(counter, index(1), "", true, true);
     counter->addIncoming(next, builder_.GetInsertBlock());
-    builder_.CreateCondBr(builder_.CreateICmpSLT(next, index(count)), header, after);
+    auto* latch = builder_.CreateCondBr(builder_.CreateICmpSLT(next, index(count)), header, after);
+    if (interleave > 0) {
+      llvm::LLVMContext& context = function->getContext();
+      llvm::Metadata* hint[] = {llvm::MDString::get(context, "llvm.loop.interleave.count"),
+                                llvm::ConstantAsMetadata::get(builder_.getInt32(interleave))};
+      llvm::Metadata* self[] = {nullptr, llvm::MDNode::get(context, hint)};
+      llvm::MDNode* loopId = llvm::MDNode::getDistinct(context, self);
+      loopId->replaceOperandWith(0, loopId);
+      latch->setMetadata(llvm::LLVMContext::MD_loop, loopId);
+    }
     builder_.SetInsertPoint(after);
   }
 
@@ -181,21 +192,25 @@ class Emitter {
 
   /// e^x in straight-line arithmetic, so that loops calling it vectorize: x = n·ln2 + r,
   /// e^r by its Taylor series to r^7 (|r| <= ln2/2: relative error below 1e-8), 2^n by
-  /// building the float's exponent. NaN gives NaN (it is kept out of the float-to-int step,
-  /// whose result for NaN is undefined).
+  /// building the float's exponent. n is rounded by adding 1.5·2^23, which leaves it in the low
+  /// bits of the sum: no float-to-int conversion, whose result for NaN is undefined, so NaN
+  /// flows through as NaN without a test of its own.
   Value* exp(Value* input) {
     auto& b = builder_;
-    Value* isNaN = b.CreateFCmpUNO(input, input);
-    Value* x = b.CreateSelect(isNaN, constant(0.0), clamp(input, constant(-87.0), constant(88.0)));
-    Value* n = intrinsic(llvm::Intrinsic::rint, {b.CreateFMul(x, constant(1.4426950408889634))});
+    constexpr double kRounding = 12582912.0;  // 1.5·2^23
+    Value* x = clamp(input, constant(-87.0), constant(88.0));
+    Value* shifted =
+        b.CreateFAdd(b.CreateFMul(x, constant(1.4426950408889634)), constant(kRounding));
+    Value* n = b.CreateFSub(shifted, constant(kRounding));
     Value* r = b.CreateFSub(x, b.CreateFMul(n, constant(0.693145751953125)));
     r = b.CreateFSub(r, b.CreateFMul(n, constant(1.428606765330187e-06)));
     Value* p = constant(1.0 / 5040);
     for (double coefficient : {1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 0.5, 1.0, 1.0})
       p = b.CreateFAdd(b.CreateFMul(p, r), constant(coefficient));
-    Value* exponent = b.CreateAdd(b.CreateFPToSI(n, i32_), b.getInt32(127));
-    Value* scale = b.CreateBitCast(b.CreateShl(exponent, 23), f32_);
-    return b.CreateSelect(isNaN, input, b.CreateFMul(p, scale));
+    // The low bits of `shifted` hold n (two's complement): shifted into the exponent, plus 127.
+    Value* bits = b.CreateShl(b.CreateBitCast(shifted, i32_), 23);
+    Value* scale = b.CreateBitCast(b.CreateAdd(bits, b.getInt32(127 << 23)), f32_);
+    return b.CreateFMul(p, scale);
   }
   Value* sigmoid(Value* x) {
     Value* e = exp(builder_.CreateFNeg(x));
@@ -467,6 +482,10 @@ void emitParallel(Emitter& e, const std::vector<Value*>& arguments, int64_t unit
 constexpr int64_t kParallelElements = 1 << 16;
 /// The same for an LSTM cell (batch x units), whose elements cost a few exponentials each.
 constexpr int64_t kParallelCellElements = 1 << 12;
+/// Vectors of an LSTM cell's forward loop in flight at once: its chain of two exponentials and
+/// divisions is long, and four chains keep the units busy (1.2x over one). The backward loop
+/// holds more values at once and spills when interleaved.
+constexpr int kCellInterleave = 4;
 
 /// Copies rows ids[begin..end) of `table` (rows of `width` floats) one after the other to
 /// `destination`. The rows are far apart in a large table, so each one starts with a miss: the
@@ -1174,7 +1193,7 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
         e.loopRange(begin, end, [&](Value* row) {
           Value* gates = b.CreateMul(row, e.index(4 * units));
           Value* stateRow = b.CreateMul(row, e.index(units));
-          e.loop(units, [&](Value* unit) {
+          e.loop(units, backward ? 0 : kCellInterleave, [&](Value* unit) {
             Value* state = b.CreateAdd(stateRow, unit);
             auto gate = [&](int64_t index) {
               return e.load(in[0], b.CreateAdd(gates, b.CreateAdd(unit, e.index(index * units))));

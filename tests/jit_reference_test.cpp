@@ -139,6 +139,38 @@ TEST(JitAgainstReferenceNaN, ElementwiseOpsAndTheLossKeepNaN) {
   EXPECT_TRUE(std::isnan(JitExecutor(graph).run(inputs).at("loss").data<float>()[0]));
 }
 
+/// The JIT's exponential and the activations built on it, across the whole range of floats
+/// where e^x is finite and past it, against the C library in double.
+TEST(JitAgainstReferenceRange, ExpSigmoidAndTanhHoldTheirPrecisionEverywhere) {
+  std::vector<float> values;
+  for (float x = -100; x <= 100; x += 0.0625f) values.push_back(x);
+  for (float x : {-87.0f, -86.99f, 88.0f, 87.99f, 1e-8f, -1e-8f, 0.0f}) values.push_back(x);
+  const float infinity = std::numeric_limits<float>::infinity();
+  values.push_back(infinity);
+  values.push_back(-infinity);
+  Tensor input(DType::Float32, {int64_t(values.size())});
+  std::copy(values.begin(), values.end(), input.data<float>().begin());
+
+  for (ir::OpKind kind : {ir::OpKind::Exp, ir::OpKind::Sigmoid, ir::OpKind::Tanh}) {
+    ir::Graph graph("range");
+    ir::ValueId x = graph.addInput("x", {DType::Float32, input.shape()});
+    graph.addOutput("y", graph.addOp(kind, {x}, {}));
+    Tensor result = JitExecutor(graph).run({{"x", input}}).at("y");
+    auto y = result.data<float>();
+    for (size_t i = 0; i < values.size(); ++i) {
+      double x = values[i], actual = y[i];
+      if (kind == ir::OpKind::Exp) {
+        // Clamped to [-87, 88]: e^88 stands for overflow, e^-87 for underflow.
+        double expected = std::exp(std::clamp(x, -87.0, 88.0));
+        EXPECT_NEAR(actual, expected, 4e-7 * expected) << "exp(" << x << ")";
+        continue;
+      }
+      double expected = kind == ir::OpKind::Sigmoid ? 1 / (1 + std::exp(-x)) : std::tanh(x);
+      EXPECT_NEAR(actual, expected, 3e-7) << ir::opName(kind) << "(" << x << ")";
+    }
+  }
+}
+
 TEST(JitAgainstReferenceTable, EveryOpHasACase) {
   for (ir::OpKind kind : testing::allOpKinds()) {
     int cases = 0;
