@@ -72,7 +72,8 @@ INSTANTIATE_TEST_SUITE_P(
                       MatMulCase{13, 6, 208, true, false}, MatMulCase{7, 5, 12, false, false},
                       MatMulCase{9, 11, 32, false, true}, MatMulCase{64, 128, 512, false, false},
                       MatMulCase{2, 16, 256, false, false}, MatMulCase{6, 32, 7, false, true},
-                      MatMulCase{64, 512, 128, false, true}, MatMulCase{1, 48, 9, false, true}));
+                      MatMulCase{64, 512, 128, false, true}, MatMulCase{1, 48, 9, false, true},
+                      MatMulCase{19, 32, 10, false, true}));
 
 // A product whose right operand comes in column panels ([N / W, K, W], as pack-weight-panels
 // lays out a weight), with an addend and a bias, against the product of the whole matrix.
