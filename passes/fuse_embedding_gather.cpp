@@ -35,6 +35,14 @@ bool fuseEmbeddingGather(ir::Graph& graph, const PassOptions& options) {
     if (const ir::Op* reshape = index.producer(op.operands[0], ir::OpKind::Reshape)) {
       gather = index.producer(reshape->operands[0], ir::OpKind::Gather);
       pieces.push_back(reshape->operands[0]);
+      // A reshape that merges rows ([batch, steps, D] -> [batch, steps * D], a Flatten) makes
+      // the product's rows something else than the table's.
+      if (gather && graph.type(op.operands[0]).shape.back() !=
+                        graph.type(reshape->operands[0]).shape.back()) {
+        explainRefusal(options, kPass, "the rows gathered at '{}' are reshaped across rows for "
+                       "the product at '{}'", gather->origin, op.origin);
+        continue;
+      }
     }
     if (!gather) continue;
 

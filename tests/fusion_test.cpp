@@ -430,6 +430,24 @@ TEST(FusionRefusals, EmbeddingGatherLeavesRowsThatAreAlsoAnOutput) {
                                 OpKind::Gather);
 }
 
+// Rows looked up, then flattened per sample (Embedding -> Flatten -> Dense): the product's rows
+// are samples, not the table's rows, so there is nothing to fuse.
+TEST(FusionRefusals, EmbeddingGatherLeavesRowsFlattenedAcrossRows) {
+  ir::Graph graph("flattened_lookup");
+  ir::ValueId table = graph.addWeight("table", {DType::Float32, {5, 3}}, true);
+  ir::ValueId ids = graph.addInput("ids", {DType::Int32, {2, 4}});
+  ir::ValueId kernel = graph.addWeight("kernel", {DType::Float32, {12, 1}}, true);
+  ir::Builder builder(graph, "embedding");
+  ir::ValueId rows = builder.op(OpKind::Gather, {table, ids});
+  graph.addOutput("projected", builder.matmul(builder.reshape(rows, {2, 12}), kernel));
+
+  bool changed = true;
+  std::string log = runPassVerbosely(graph, passes::fuseEmbeddingGather, &changed);
+  EXPECT_FALSE(changed);
+  EXPECT_EQ(countOps(graph, OpKind::FusedGatherMatMul), 0);
+  EXPECT_NE(log.find("reshaped across rows"), std::string::npos) << log;
+}
+
 /// A lookup of `ids` ids in a table of `rows` rows through a product, at inference.
 ir::Graph fusedLookupGraph(int64_t rows, int64_t ids) {
   ir::Graph graph("lookup");
