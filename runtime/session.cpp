@@ -1,5 +1,6 @@
 #include "runtime/session.h"
 
+#include "codegen/memory_plan.h"
 #include "frontend/lowering.h"
 #include "runtime/jit_executor.h"
 #include "runtime/reference_executor.h"
@@ -7,6 +8,27 @@
 #include "support/memory_limit.h"
 
 namespace dlc {
+
+namespace {
+
+/// The bytes an executor holds for `graph`'s tensors, INT64_MAX past 63 bits: the reference
+/// executor gives every tensor bytes of its own; the JIT (given its options) holds the inputs,
+/// weights and state, and one arena where results with disjoint lifetimes share bytes (a
+/// training step of a large batch needs 20 times less than its tensors' sum). The plan is made
+/// only when the sum would not fit.
+int64_t executorBytes(const ir::Graph& graph, const codegen::JitOptions* jit) {
+  int64_t all = 0, outsideArena = 0;
+  for (ir::ValueId id = 0; id < graph.valueCount(); ++id) {
+    int64_t bytes = tensorBytes(graph.type(id).shape, graph.type(id).dtype).value_or(INT64_MAX);
+    all = saturatingAdd(all, bytes);
+    if (graph.value(id).kind != ir::ValueKind::Result)
+      outsideArena = saturatingAdd(outsideArena, bytes);
+  }
+  if (!jit || all <= memoryLimit() || all == INT64_MAX) return all;
+  return saturatingAdd(outsideArena, codegen::planMemory(graph, jit->reuseMemory).arenaBytes);
+}
+
+}  // namespace
 
 Session::Session(const schema::ModelT& model, const ModelAnalysis& analysis,
                  const SessionOptions& options)
@@ -21,13 +43,9 @@ Session::Session(const schema::ModelT& model, const ModelAnalysis& analysis,
   if (options.training && !options.withOptimizer) passOptions.disabled.insert("optimizer");
   passes::runPipeline(graph_, passOptions);
 
-  // Refuse a graph whose tensors would not fit before an executor allocates them. An upper bound
-  // for the JIT, whose memory plan lets buffers with disjoint lifetimes share bytes.
-  int64_t graphBytes = 0;
-  for (ir::ValueId id = 0; id < graph_.valueCount(); ++id)
-    graphBytes = saturatingAdd(
-        graphBytes, tensorBytes(graph_.type(id).shape, graph_.type(id).dtype).value_or(INT64_MAX));
-  checkMemory(graphBytes,
+  // Refuse a graph whose tensors would not fit before an executor allocates them.
+  bool jit = options.executor == ExecutorKind::Jit;
+  checkMemory(executorBytes(graph_, jit ? &options.jit : nullptr),
               fmt::format("{}: the {} graph for batch {}", analysis.source,
                           options.training ? "training" : "inference", options.batchSize));
 

@@ -100,6 +100,40 @@ TEST_F(MemoryLimit, RefusesABatchWhoseGraphWouldNotFit) {
   EXPECT_NE(message.find("the inference graph for batch 8192"), std::string::npos) << message;
 }
 
+/// A stack of `count` Dense layers of `units` units on an input of `units` floats.
+std::string denseStack(int count, int units) {
+  std::string layers = fmt::format(
+      R"({{ "name": "x", "kind": "Input", "input": {{ "shape": [{}], "dtype": "Float32" }} }})",
+      units);
+  std::string previous = "x";
+  for (int index = 0; index < count; ++index) {
+    std::string name = fmt::format("dense{}", index);
+    layers += fmt::format(R"(, {{ "name": "{}", "kind": "Dense", "inputs": ["{}"],
+        "dense": {{ "units": {}, "activation": "Relu" }} }})",
+                          name, previous, units);
+    previous = name;
+  }
+  return fmt::format(R"({{ "inputs": ["x"], "outputs": ["{}"], "layers": [{}] }})", previous,
+                     layers);
+}
+
+TEST_F(MemoryLimit, TheJitIsJudgedByItsMemoryPlan) {
+  // Batch 4096 x 64 floats is 1 MiB a tensor: 16 layers' results sum to over 32 MiB, while the
+  // JIT's arena holds a few of them at a time.
+  testing::ParsedModel parsed = testing::parseModelJson(denseStack(16, 64));
+  setMemoryLimit(int64_t{12} << 20);
+  SessionOptions options;
+  options.batchSize = 4096;
+  options.executor = ExecutorKind::Reference;
+  std::string message = errorOf([&] { Session(parsed.model, parsed.analysis, options); });
+  EXPECT_NE(message.find("the inference graph for batch 4096"), std::string::npos) << message;
+  options.executor = ExecutorKind::Jit;
+  EXPECT_NO_THROW(Session(parsed.model, parsed.analysis, options));
+  setMemoryLimit(int64_t{2} << 20);  // two tensors and the weights: not enough for the arena
+  message = errorOf([&] { Session(parsed.model, parsed.analysis, options); });
+  EXPECT_NE(message.find("the inference graph for batch 4096"), std::string::npos) << message;
+}
+
 TEST_F(MemoryLimit, TheCommandLineAndTheEnvironmentSetIt) {
   TemporaryDirectory directory;
   std::string model = directory.path("model.json");
