@@ -76,4 +76,12 @@ double meanSquaredError(const std::vector<float>& predictions, const std::vector
   return predictions.empty() ? 0 : sum / static_cast<double>(predictions.size());
 }
 
+BinaryMetrics metricsWithLoss(const std::vector<float>& predictions,
+                              const std::vector<float>& labels, schema::LossKind loss) {
+  BinaryMetrics metrics = binaryMetrics(predictions, labels);
+  if (loss == schema::LossKind::MeanSquaredError)
+    metrics.loss = meanSquaredError(predictions, labels);
+  return metrics;
+}
+
 }  // namespace dlc

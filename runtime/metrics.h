@@ -4,10 +4,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "schema/dlc_model_generated.h"
+
 namespace dlc {
 
 struct BinaryMetrics {
-  double loss = 0;  // mean binary cross-entropy, predictions clipped to [1e-7, 1 - 1e-7]
+  double loss = 0;  // binary cross-entropy, predictions clipped to [1e-7, 1 - 1e-7]; see below
   double accuracy = 0;
   double precision = 0;
   double recall = 0;
@@ -22,5 +24,9 @@ BinaryMetrics binaryMetrics(const std::vector<float>& probabilities,
 
 /// The mean of (prediction - label)^2: the loss of a model trained with MeanSquaredError.
 double meanSquaredError(const std::vector<float>& predictions, const std::vector<float>& labels);
+
+/// binaryMetrics with the loss a model trains with, `loss` (as Keras reports val_loss).
+BinaryMetrics metricsWithLoss(const std::vector<float>& predictions,
+                              const std::vector<float>& labels, schema::LossKind loss);
 
 }  // namespace dlc

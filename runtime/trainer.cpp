@@ -227,10 +227,8 @@ std::vector<EpochResult> trainModel(schema::ModelT& model, const ModelAnalysis& 
     if (validationData.count > 0) {
       validator.setWeights(trainer.weights());
       std::vector<float> predictions = predictWithSession(validator, validationData, encoder);
-      BinaryMetrics validation = binaryMetrics(predictions, validationData.labels);
-      // val_loss is the loss the model trains with, as in Keras.
-      if (training.loss == schema::LossKind::MeanSquaredError)
-        validation.loss = meanSquaredError(predictions, validationData.labels);
+      BinaryMetrics validation =
+          metricsWithLoss(predictions, validationData.labels, training.loss);
       result.validationLoss = validation.loss;
       result.validationAccuracy = validation.accuracy;
       text += fmt::format(" - val_loss: {:.4f} - val_accuracy: {:.4f}", validation.loss,

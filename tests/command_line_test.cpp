@@ -175,6 +175,25 @@ TEST(CommandLine, RunRefusesLabelsOrALossThatAreNotFinite) {
                                  outOfRange, directory.path("out2.safetensors")),
                      outOfRange + ": labels 'is_duplicate' hold 2 at index 2; binary "
                                   "cross-entropy needs labels in [0, 1]");
+
+  // The mean squared error takes any finite target.
+  std::string meanSquared = directory.path("mse.model.json");
+  std::string json = testing::readText(kGolden + ".model.json");
+  const std::string training = "\"training\": {";
+  size_t at = json.find(training);
+  ASSERT_NE(at, std::string::npos);
+  testing::writeText(meanSquared,
+                     json.insert(at + training.size(), " \"loss\": \"MeanSquaredError\","));
+  EXPECT_EQ(runDlc(fmt::format("run {} --inputs {} --labels is_duplicate -o {}", meanSquared,
+                               outOfRange, output)),
+            0);
+  inputs.at("is_duplicate").data<float>()[2] = std::numeric_limits<float>::infinity();
+  std::string infinite = directory.path("infinite.safetensors");
+  writeSafetensors(infinite, inputs);
+  expectOneErrorLine(fmt::format("run {} --inputs {} --labels is_duplicate -o {}", meanSquared,
+                                 infinite, directory.path("out3.safetensors")),
+                     infinite + ": labels 'is_duplicate' hold inf at index 2; the mean squared "
+                                "error needs finite labels");
 }
 
 TEST(CommandLine, RunWritesGradientsOnlyWhenAskedTo) {

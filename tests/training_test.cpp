@@ -172,6 +172,25 @@ TEST_F(TrainingCli, EvaluateReportsEveryMetricAsJson) {
   EXPECT_GT(report["auc"].get<double>(), 0.5);
 }
 
+TEST_F(TrainingCli, EvaluateReportsTheLossTheModelTrainsWith) {
+  std::string json = smallSiameseModel(40, 8);
+  json.replace(json.find(R"("training": {)"), 13, R"("training": { "loss": "MeanSquaredError",)");
+  testing::writeText(model_, json);
+  std::string trained = directory_.path("trained.fbs"), printed;
+  train("--epochs 1 --out " + trained);
+  ASSERT_EQ(testing::runDlc(fmt::format("evaluate {} --data {} --json", trained, data_), &printed),
+            0);
+
+  schema::ModelT model = loadModel(trained);
+  EncodedPairs encoded = PairEncoder(model, trained).encode(toyPairs(400, 11));
+  std::vector<float> predictions =
+      predictProbabilities(model, analyzeModel(model, trained), encoded, 64);
+  double squared = 0;
+  for (size_t i = 0; i < predictions.size(); ++i)
+    squared += std::pow(predictions[i] - encoded.labels[i], 2);
+  EXPECT_NEAR(nlohmann::json::parse(printed)["loss"].get<double>(), squared / 400, 1e-5);
+}
+
 TEST_F(TrainingCli, ADivergingRunStopsWithAClearMessageAndWritesNoModel) {
   std::string trained = directory_.path("trained.fbs");
   std::string errors;

@@ -124,7 +124,9 @@ void evaluate(const EvaluateOptions& options) {
   EncodedPairs encoded = PairEncoder(loaded.model, options.model).encode(pairs);
   std::vector<float> probabilities = predictProbabilities(loaded.model, loaded.analysis, encoded,
                                                           options.batchSize, options.threads);
-  BinaryMetrics metrics = binaryMetrics(probabilities, encoded.labels);
+  schema::LossKind loss = loaded.model.training ? loaded.model.training->loss
+                                                 : schema::LossKind::BinaryCrossentropy;
+  BinaryMetrics metrics = metricsWithLoss(probabilities, encoded.labels, loss);
 
   if (options.json) {
     nlohmann::json report = {{"pairs", encoded.count},

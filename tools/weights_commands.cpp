@@ -121,12 +121,18 @@ void run(const RunOptions& options) {
            expected.numElements(), dtypeName(labels.dtype()), formatShape(labels.shape()));
     labels.reshape(expected.shape);
     auto values = labels.data<float>();
-    // Binary cross-entropy takes probabilities: 0, 1, or soft labels between them.
-    auto bad = std::find_if(values.begin(), values.end(),
-                            [](float v) { return !(v >= 0.0f && v <= 1.0f); });
+    // Binary cross-entropy takes probabilities (0, 1, or soft labels between them), the mean
+    // squared error any finite target.
+    bool crossEntropy = !loaded.model.training ||
+                        loaded.model.training->loss == schema::LossKind::BinaryCrossentropy;
+    auto bad = std::find_if(values.begin(), values.end(), [&](float v) {
+      return crossEntropy ? !(v >= 0.0f && v <= 1.0f) : !std::isfinite(v);
+    });
     if (bad != values.end())
-      fail("{}: labels '{}' hold {} at index {}; binary cross-entropy needs labels in [0, 1]",
-           options.inputs, options.labels, *bad, bad - values.begin());
+      fail("{}: labels '{}' hold {} at index {}; {}", options.inputs, options.labels, *bad,
+           bad - values.begin(),
+           crossEntropy ? "binary cross-entropy needs labels in [0, 1]"
+                        : "the mean squared error needs finite labels");
     feeds[kLabelsInput] = std::move(labels);
   }
 
