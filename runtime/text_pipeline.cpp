@@ -19,6 +19,8 @@ TokenizerConfig tokenizerConfig(const schema::TextPreprocessingT& preprocessing)
   return config;
 }
 
+}  // namespace
+
 const schema::TextPreprocessingT& preprocessingOf(const schema::ModelT& model,
                                                   const std::string& source) {
   if (!model.preprocessing) fail("{}: the model has no text preprocessing section", source);
@@ -29,8 +31,6 @@ const schema::TextPreprocessingT& preprocessingOf(const schema::ModelT& model,
     fail("{}: preprocessing.text_inputs must name the two inputs a question pair feeds", source);
   return preprocessing;
 }
-
-}  // namespace
 
 PairEncoder::PairEncoder(const schema::ModelT& model, const std::string& source)
     : tokenizer_(Tokenizer::fromVocabulary(tokenizerConfig(preprocessingOf(model, source)),

@@ -20,6 +20,11 @@ struct EncodedPairs {
   std::vector<float> labels;    // [count]
 };
 
+/// The model's text preprocessing section; throws dlc::Error naming `source` (the model's file)
+/// if it has none or its settings cannot work.
+const schema::TextPreprocessingT& preprocessingOf(const schema::ModelT& model,
+                                                  const std::string& source);
+
 class PairEncoder {
  public:
   /// Uses the fitted vocabulary of a model's preprocessing section; throws dlc::Error naming

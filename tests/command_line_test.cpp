@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "frontend/model_io.h"
 #include "runtime/safetensors.h"
 #include "tests/test_support.h"
 
@@ -194,6 +195,24 @@ TEST(CommandLine, RunRefusesLabelsOrALossThatAreNotFinite) {
                                  infinite, directory.path("out3.safetensors")),
                      infinite + ": labels 'is_duplicate' hold inf at index 2; the mean squared "
                                 "error needs finite labels");
+}
+
+TEST(CommandLine, RunNamesTheShapeAnInputMustHave) {
+  TemporaryDirectory directory;
+  std::string model = goldenModelWithWeights(directory);
+  TensorMap inputs = readSafetensors(kGolden + ".inputs.safetensors");
+  const std::vector<std::string> names = loadModel(model).inputs;
+  const std::string& name = names.at(0);
+  int64_t batch = inputs.at(name).shape()[0], steps = inputs.at(name).shape()[1];
+  for (const std::string& input : names)  // the ids in a row, their batch dimension forgotten
+    inputs.at(input).reshape({batch * steps});
+  std::string flat = directory.path("flat.safetensors");
+  writeSafetensors(flat, inputs);
+  expectOneErrorLine(
+      fmt::format("run {} --inputs {} -o {}", model, flat, directory.path("out.safetensors")),
+      fmt::format("{}: tensor '{}' must be i32[batch, {}] for the model input of that name (here "
+                  "batch {}), got i32[{}]",
+                  flat, name, steps, batch * steps, batch * steps));
 }
 
 TEST(CommandLine, RunWritesGradientsOnlyWhenAskedTo) {

@@ -239,9 +239,9 @@ TEST(MalformedGraph, InputsThatDoNotFitTheModelAreRefusedByFileAndName) {
   };
   Tensor ids = Tensor::fromInts({2, 5}, std::vector<int32_t>(10, 1));
   expectMentions(runWith({{"question1", Tensor(DType::Int32, {2, 4})}, {"question2", ids}}),
-                 {"'question1' must be i32[2, 5]", "got i32[2, 4]"});
+                 {"'question1' must be i32[batch, 5]", "got i32[2, 4]"});
   expectMentions(runWith({{"question1", Tensor(DType::Float32, {2, 5})}, {"question2", ids}}),
-                 {"'question1' must be i32[2, 5]", "got f32[2, 5]"});
+                 {"'question1' must be i32[batch, 5]", "got f32[2, 5]"});
   expectMentions(runWith({{"question1", Tensor(DType::Int32, {0, 5})},
                           {"question2", Tensor(DType::Int32, {0, 5})}}),
                  {"holds no samples"});

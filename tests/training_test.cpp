@@ -191,6 +191,20 @@ TEST_F(TrainingCli, EvaluateReportsTheLossTheModelTrainsWith) {
   EXPECT_NEAR(nlohmann::json::parse(printed)["loss"].get<double>(), squared / 400, 1e-5);
 }
 
+TEST_F(TrainingCli, AModelWithoutTextPreprocessingIsNamedBeforeTraining) {
+  std::string json = smallSiameseModel(40, 8);
+  // The section is the last of the model: from the comma before it to its closing brace.
+  size_t section = json.rfind(',', json.find(R"("preprocessing")"));
+  testing::writeText(model_, json.erase(section, json.find('}', section) + 1 - section));
+  std::string printed, errors;
+  EXPECT_EQ(testing::runDlc(fmt::format("train {} --data {} --out {}", model_, data_,
+                                        directory_.path("trained.fbs")),
+                            &printed, &errors),
+            1);
+  EXPECT_EQ(errors, "dlc: error: " + model_ + ": the model has no text preprocessing section\n");
+  EXPECT_EQ(printed, "");
+}
+
 TEST_F(TrainingCli, ADivergingRunStopsWithAClearMessageAndWritesNoModel) {
   std::string trained = directory_.path("trained.fbs");
   std::string errors;
@@ -439,6 +453,14 @@ TEST_F(TrainingCli, ACheckpointMustNeitherBeTheModelNorComeFromAnotherOne) {
             std::string::npos)
       << errors;
   EXPECT_EQ(testing::readText(first), before);
+  // The JSON model itself is named as such too, not as a form that cannot hold weights.
+  EXPECT_EQ(testing::runDlc(fmt::format("train {} --data {} --out {} --checkpoint {}", model_,
+                                        data_, directory_.path("again.fbs"), model_),
+                            nullptr, &errors),
+            1);
+  EXPECT_NE(errors.find("--checkpoint " + model_ + ": is the model being trained"),
+            std::string::npos)
+      << errors;
 
   std::string arguments = fmt::format("train {} --data {} --epochs 1 --out {}", model_, data_,
                                       directory_.path("trained.fbs"));

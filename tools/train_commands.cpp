@@ -11,6 +11,7 @@
 #include "ir/printer.h"
 #include "runtime/metrics.h"
 #include "runtime/quora_data.h"
+#include "runtime/text_pipeline.h"
 #include "runtime/trainer.h"
 #include "support/error.h"
 #include "support/file_io.h"
@@ -57,6 +58,9 @@ void runTraining(TrainCommandOptions& options) {
   if (options.output.empty()) fail("--out: name the trained model file to write");
   std::string checkpoint =
       options.checkpoint.empty() ? options.output + ".checkpoint" : options.checkpoint;
+  if (sameFile(checkpoint, options.model))
+    fail("--checkpoint {}: is the model being trained, which checkpoints would overwrite",
+         checkpoint);
   // A trained model has weights, which only the binary form holds.
   for (const std::string& path : {options.output, checkpoint})
     if (modelFormOf(path) != ModelForm::Binary)
@@ -66,9 +70,6 @@ void runTraining(TrainCommandOptions& options) {
   // Found out now rather than after the epochs.
   checkWritable(options.output);
   checkWritable(checkpoint);
-  if (sameFile(checkpoint, options.model))
-    fail("--checkpoint {}: is the model being trained, which checkpoints would overwrite",
-         checkpoint);
 
   // Each line of progress goes out as soon as it is printed, even into a pipe; an interruption
   // says what it leaves.
@@ -87,6 +88,7 @@ void runTraining(TrainCommandOptions& options) {
     fmt::print(stderr, "dlc: warning: --resume: no checkpoint at {}; training from the start\n",
                checkpoint);
   LoadedModel loaded = loadAnalyzedModel(resuming ? checkpoint : options.model);
+  preprocessingOf(loaded.model, loaded.analysis.source);  // questions become ids through it
   if (resuming && layersOf(loaded) != layersOf(loadAnalyzedModel(options.model)))
     fail("{}: is a checkpoint of another model than {} (their layers differ)", checkpoint,
          options.model);

@@ -105,9 +105,14 @@ void run(const RunOptions& options) {
   for (const std::string& name : loaded.model.inputs) {
     const ir::Type& expected = session.graph().type(session.graph().findNamed(name));
     const Tensor& tensor = inputs.at(name);
-    if (tensor.dtype() != expected.dtype || tensor.shape() != expected.shape)
-      fail("{}: tensor '{}' must be {} for the model input of that name, got {}{}", options.inputs,
-           name, ir::formatType(expected), dtypeName(tensor.dtype()), formatShape(tensor.shape()));
+    if (tensor.dtype() != expected.dtype || tensor.shape() != expected.shape) {
+      // The batch is whatever the tensors' first dimension says: name it as such.
+      Shape sample(expected.shape.begin() + 1, expected.shape.end());
+      fail("{}: tensor '{}' must be {}[batch{}{}] for the model input of that name (here batch "
+           "{}), got {}{}",
+           options.inputs, name, dtypeName(expected.dtype), sample.empty() ? "" : ", ",
+           fmt::join(sample, ", "), batch, dtypeName(tensor.dtype()), formatShape(tensor.shape()));
+    }
     feeds[name] = tensor;
   }
   if (training) {
