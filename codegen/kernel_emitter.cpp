@@ -482,6 +482,9 @@ void emitParallel(Emitter& e, const std::vector<Value*>& arguments, int64_t unit
 constexpr int64_t kParallelElements = 1 << 16;
 /// The same for an LSTM cell (batch x units), whose elements cost a few exponentials each.
 constexpr int64_t kParallelCellElements = 1 << 12;
+/// The same for a product, in multiply-adds: an LSTM step of 2 or 4 rows (one or two pairs)
+/// was 10-15 % slower split over two threads than on one, a step of 8 rows 15 % faster.
+constexpr int64_t kParallelProductMacs = 1 << 19;
 /// Vectors of an LSTM cell's forward loop in flight at once: its chain of two exponentials and
 /// divisions is long, and four chains keep the units busy (1.2x over one). The backward loop
 /// holds more values at once and spills when interleaved.
@@ -679,7 +682,7 @@ struct TiledProduct {
       if (rest != 0) panel(e, o, e.scratch(rest * k), e.index(m - rest), rest, wideVectors);
       return;
     }
-    if (n % wide == 0 && n / wide >= 2) {
+    if (n % wide == 0 && n / wide >= 2 && m * k * n >= kParallelProductMacs) {
       emitParallel(e, o.given(), n / wide,
                    [&](Emitter& pe, const std::vector<Value*>& p, Value* begin, Value* end) {
                      pe.loopRange(begin, end, [&](Value* block) {
