@@ -507,6 +507,20 @@ void copyGatheredRows(Emitter& e, Value* table, Value* ids, int64_t width, Value
   });
 }
 
+/// Copies rows ids[0..rows) of `table` to `destination`, shared out over the pool if
+/// `parallel`: each row starts with a miss, and two threads keep twice as many in flight.
+void gatherRows(Emitter& e, Value* table, Value* ids, int64_t width, int64_t rows,
+                Value* destination, bool parallel) {
+  auto copyPart = [width](Emitter& pe, const std::vector<Value*>& p, Value* begin, Value* end) {
+    Value* to = pe.at(p[2], pe.b().CreateMul(begin, pe.index(width)));
+    copyGatheredRows(pe, p[0], p[1], width, begin, end, to);
+  };
+  if (parallel)
+    emitParallel(e, {table, ids, destination}, rows, copyPart);
+  else
+    copyPart(e, {table, ids, destination}, e.index(0), e.index(rows));
+}
+
 /// The buffers of a tiled product: C = A·B, with A's rows gathered by `ids` if given, and with
 /// `addend` (M x N) and `bias` (N, every row) added if given.
 struct ProductOperands {
@@ -533,16 +547,20 @@ struct ProductOperands {
 /// C = A·B (or Aᵀ·B) for row-major A (M x K, or K x M) and B (K x N), N a multiple of 16,
 /// without BLAS: tiles of up to 6 rows by 64 columns of C are summed over k in vector registers
 /// (24 of the 32 that AVX-512 has; 6 rows rather than 4 made an LSTM step's product 8 % faster
-/// on an Intel Xeon, each vector of B loaded serving more rows), with the column blocks outermost so that a block of B (K x 64) stays in L1 while the rows go
-/// by. The LSTM's products are small and skinny (K = 128 or 64): BLAS spends more on packing B
-/// and on waking its threads than it gains from its larger tiles there. With more than one
-/// column block the blocks are shared out over the thread pool.
+/// on an Intel Xeon, each vector of B loaded serving more rows), with the column blocks
+/// outermost so that a block of B (K x 64) stays in L1 while the rows go by. The LSTM's products
+/// are small and skinny (K = 128 or 64): BLAS spends more on packing B and on waking its threads
+/// than it gains from its larger tiles there. With more than one column block and enough work
+/// the blocks are shared out over the thread pool.
 ///
 /// With `ids` (A·B only), A is gathered: its rows are rows ids[i] of the table `a`, read in
 /// place, so that an embedding lookup costs no copy. With `accumulate`, C += A·B; with an
 /// addend (and a bias), the sums start from them. With `panelWidth`, B comes in column panels
 /// ([N / W, K, W], see fused_matmul_add): a block of B is then contiguous, where a block of
 /// rows 2 KiB apart (N = 512) falls into a few sets of L1 and is fetched again for every tile.
+/// Other Bs (activations, such as a step's gate gradients) have each block copied to a
+/// contiguous one on the stack before its tiles run, when there are enough rows to repay it
+/// (the weight gradients of an LSTM's backward pass 6-10 % faster on two threads).
 ///
 /// A gathered A of many rows (the whole sequence's input projection, 2560 rows from a 25 MB
 /// table) goes in panels instead: the panel's rows are copied together on the stack, and meet
@@ -551,14 +569,17 @@ struct ProductOperands {
 struct TiledProduct {
   static constexpr int64_t kLanes = 16, kMaxRows = 6, kWideBelowRows = 4;
   static constexpr int64_t kPanelRows = 128, kPanelFromRows = 256;
+  /// A copied block of B must fit the stack and L1 with room to spare.
+  static constexpr int64_t kMaxPackedFloats = 256 * 64, kPackFromRows = 4 * kMaxRows;
   int64_t m, k, n;
   bool transposeA;
   bool accumulate = false;
   int64_t panelWidth = 0;
 
-  /// One tile: `rows` rows from `row`, `vectors` x 16 columns from `column`.
+  /// One tile: `rows` rows from `row`, `vectors` x 16 columns from `column`; B's columns from
+  /// `packedB` (a copy of the column block, see packBlock) if given.
   void tile(Emitter& e, const ProductOperands& o, Value* row, Value* column, int64_t rows,
-            int64_t vectors) const {
+            int64_t vectors, Value* packedB = nullptr) const {
     auto& builder = e.b();
     auto* vector = llvm::FixedVectorType::get(e.f32(), kLanes);
     llvm::Function* function = builder.GetInsertBlock()->getParent();
@@ -601,20 +622,23 @@ struct TiledProduct {
     std::vector<Value*> bStarts;
     for (int64_t v = 0; v < vectors; ++v) {
       Value* bColumn = builder.CreateAdd(column, e.index(v * kLanes));
-      if (panelWidth == 0) {
+      if (packedB) {
+        bStarts.push_back(e.index(v * kLanes));
+      } else if (panelWidth == 0) {
         bStarts.push_back(bColumn);
-        continue;
+      } else {
+        Value* panel = builder.CreateUDiv(bColumn, e.index(panelWidth));
+        bStarts.push_back(builder.CreateAdd(builder.CreateMul(panel, e.index(k * panelWidth)),
+                                            builder.CreateURem(bColumn, e.index(panelWidth))));
       }
-      Value* panel = builder.CreateUDiv(bColumn, e.index(panelWidth));
-      bStarts.push_back(builder.CreateAdd(builder.CreateMul(panel, e.index(k * panelWidth)),
-                                          builder.CreateURem(bColumn, e.index(panelWidth))));
     }
-    Value* bStride = e.index(panelWidth == 0 ? n : panelWidth);
+    Value* bMatrix = packedB ? packedB : o.b;
+    Value* bStride = e.index(packedB ? vectors * kLanes : panelWidth == 0 ? n : panelWidth);
     e.loop(k, [&](Value* inner) {
       std::vector<Value*> bRow;
       Value* bOffset = builder.CreateMul(inner, bStride);
       for (int64_t v = 0; v < vectors; ++v)
-        bRow.push_back(vectorAt(o.b, builder.CreateAdd(bOffset, bStarts[v])));
+        bRow.push_back(vectorAt(bMatrix, builder.CreateAdd(bOffset, bStarts[v])));
       for (int64_t r = 0; r < rows; ++r) {
         Value* aRow = builder.CreateAdd(row, e.index(r));
         Value* aOffset = transposeA ? builder.CreateAdd(builder.CreateMul(inner, e.index(m)), aRow)
@@ -636,17 +660,39 @@ struct TiledProduct {
             builder.CreateInBoundsGEP(e.f32(), o.c, offsetOf(r, v)), llvm::Align(4));
   }
 
-  /// `rows` rows from `first` of one column block: by 6, then the rest in one shorter tile.
-  void columnBlock(Emitter& e, const ProductOperands& o, Value* column, int64_t vectors,
-                   Value* first, int64_t rows) const {
+  /// Whether the tiles of `rows` rows read a copy of each column block of B (`vectors` wide).
+  bool packsB(int64_t rows, int64_t vectors) const {
+    return panelWidth == 0 && rows >= kPackFromRows && k * vectors * kLanes <= kMaxPackedFloats;
+  }
+
+  /// Copies the K x `width` block of B at `column` to `packed`, its rows one after the other.
+  void packBlock(Emitter& e, Value* b, Value* column, int64_t width, Value* packed) const {
     auto& builder = e.b();
+    e.loop(k, [&](Value* inner) {
+      Value* from = builder.CreateAdd(builder.CreateMul(inner, e.index(n)), column);
+      e.copy(e.at(packed, builder.CreateMul(inner, e.index(width))), e.at(b, from), width);
+    });
+  }
+
+  /// `rows` rows from `first` of one column block: by 6, then the rest in one shorter tile.
+  /// With `packed` (room for a block, see roomForBlock), the block is copied there first.
+  void columnBlock(Emitter& e, const ProductOperands& o, Value* column, int64_t vectors,
+                   Value* first, int64_t rows, Value* packed = nullptr) const {
+    auto& builder = e.b();
+    if (packed) packBlock(e, o.b, column, vectors * kLanes, packed);
     e.loop(rows / kMaxRows, [&](Value* block) {
       Value* row = builder.CreateAdd(first, builder.CreateMul(block, e.index(kMaxRows)));
-      tile(e, o, row, column, kMaxRows, vectors);
+      tile(e, o, row, column, kMaxRows, vectors, packed);
     });
     if (rows % kMaxRows != 0)
       tile(e, o, builder.CreateAdd(first, e.index(rows - rows % kMaxRows)), column,
-           rows % kMaxRows, vectors);
+           rows % kMaxRows, vectors, packed);
+  }
+
+  /// Room for a copy of a column block of B if the tiles of `rows` rows read one, else null.
+  /// Call it outside loops: the room is taken on the stack each time.
+  Value* roomForBlock(Emitter& e, int64_t rows, int64_t vectors) const {
+    return packsB(rows, vectors) ? e.scratch(k * vectors * kLanes) : nullptr;
   }
 
   /// `rows` gathered rows from `first`, copied to `packed`, against every column block.
@@ -659,9 +705,10 @@ struct TiledProduct {
     if (o.addend) inPanel.addend = e.at(o.addend, rowsOffset);
     inPanel.bias = o.bias;
     int64_t width = vectors * kLanes;
+    Value* packedB = roomForBlock(e, rows, vectors);
     e.loop(n / width, [&](Value* block) {
       columnBlock(e, inPanel, builder.CreateMul(block, e.index(width)), vectors, e.index(0),
-                  rows);
+                  rows, packedB);
     });
   }
 
@@ -685,9 +732,10 @@ struct TiledProduct {
     if (n % wide == 0 && n / wide >= 2 && m * k * n >= kParallelProductMacs) {
       emitParallel(e, o.given(), n / wide,
                    [&](Emitter& pe, const std::vector<Value*>& p, Value* begin, Value* end) {
+                     Value* packed = roomForBlock(pe, m, wideVectors);
                      pe.loopRange(begin, end, [&](Value* block) {
                        columnBlock(pe, o.in(p), pe.b().CreateMul(block, pe.index(wide)),
-                                   wideVectors, pe.index(0), m);
+                                   wideVectors, pe.index(0), m, packed);
                      });
                    });
       return;
@@ -902,10 +950,9 @@ void emitFusedGather(Emitter& e, llvm::Module& module, const ir::Op& op,
       });
       return;
     }
-    e.loop(rows, [&](Value* r) {
-      e.copy(e.at(tile, b.CreateMul(r, e.index(width))),
-             e.at(in[0], b.CreateMul(rowOf(r), e.index(width))), width);
-    });
+    // Split as the product that follows is, which keeps the pool awake between them.
+    gatherRows(e, in[0], b.CreateInBoundsGEP(b.getInt32Ty(), ids, start), width, rows, tile,
+               width * rows * columns >= kParallelProductMacs);
     Value* gradients = e.at(in[2], b.CreateMul(start, e.index(columns)));
     if (tiled) {
       TiledProduct product{width, rows, columns, true};
@@ -1041,15 +1088,7 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
       // A copy a row. The rows are far apart in a large table (the folded embedding is 98 MiB),
       // so each one starts with a miss: two threads keep twice as many in flight.
       int64_t width = shapeOf(0)[1], rows = numElements(shapeOf(1));
-      auto gatherRows = [width](Emitter& e, const std::vector<Value*>& in, Value* begin,
-                                Value* end) {
-        Value* destination = e.at(in.back(), e.b().CreateMul(begin, e.index(width)));
-        copyGatheredRows(e, in[0], in[1], width, begin, end, destination);
-      };
-      if (rows * width >= kParallelElements)
-        emitParallel(e, in, rows, gatherRows);
-      else
-        gatherRows(e, in, e.index(0), e.index(rows));
+      gatherRows(e, in[0], in[1], width, rows, out, rows * width >= kParallelElements);
       break;
     }
     case OpKind::ScatterAdd: {

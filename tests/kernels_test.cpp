@@ -65,6 +65,8 @@ TEST_P(MatMulKernel, MatchesTheReference) {
   }
 }
 
+// Among them: tiles of 6 rows and what is left, products on one thread and split, B read in
+// place and copied a block at a time (from 24 rows, K up to 256).
 INSTANTIATE_TEST_SUITE_P(
     Shapes, MatMulKernel,
     ::testing::Values(MatMulCase{1, 128, 512, false, false}, MatMulCase{5, 7, 48, false, false},
@@ -73,7 +75,9 @@ INSTANTIATE_TEST_SUITE_P(
                       MatMulCase{9, 11, 32, false, true}, MatMulCase{64, 128, 512, false, false},
                       MatMulCase{2, 16, 256, false, false}, MatMulCase{6, 32, 7, false, true},
                       MatMulCase{64, 512, 128, false, true}, MatMulCase{1, 48, 9, false, true},
-                      MatMulCase{19, 32, 10, false, true}));
+                      MatMulCase{19, 32, 10, false, true}, MatMulCase{31, 40, 448, true, false},
+                      MatMulCase{50, 256, 128, false, false},
+                      MatMulCase{40, 300, 128, false, false}));
 
 // A product whose right operand comes in column panels ([N / W, K, W], as pack-weight-panels
 // lays out a weight), with an addend and a bias, against the product of the whole matrix.
