@@ -1085,8 +1085,7 @@ void KernelEmitter::emitBody(const ir::Op& op, llvm::Function* function) {
       break;
     }
     case OpKind::Gather: {
-      // A copy a row. The rows are far apart in a large table (the folded embedding is 98 MiB),
-      // so each one starts with a miss: two threads keep twice as many in flight.
+      // A copy a row, from all over a large table (the folded embedding is 98 MiB).
       int64_t width = shapeOf(0)[1], rows = numElements(shapeOf(1));
       gatherRows(e, in[0], in[1], width, rows, out, rows * width >= kParallelElements);
       break;

@@ -119,11 +119,13 @@ ir::Graph lowerModel(const schema::ModelT& model, const ModelAnalysis& analysis,
     ir::ValueId predictions = resolve(model.outputs.front());
     ir::ValueId labels = graph.addInput(kLabelsInput, graph.type(predictions));
     builder.setOrigin("loss");
-    schema::LossKind loss =
-        model.training ? model.training->loss : schema::LossKind::BinaryCrossentropy;
-    graph.addOutput(kLossOutput, lowerLoss(builder, loss, predictions, labels));
+    graph.addOutput(kLossOutput, lowerLoss(builder, lossOf(model), predictions, labels));
   }
   return graph;
+}
+
+schema::LossKind lossOf(const schema::ModelT& model) {
+  return model.training ? model.training->loss : schema::LossKind::BinaryCrossentropy;
 }
 
 }  // namespace dlc

@@ -23,6 +23,9 @@ struct LoweringOptions {
 ir::Graph lowerModel(const schema::ModelT& model, const ModelAnalysis& analysis,
                      const LoweringOptions& options);
 
+/// The loss the model trains with: its training section's, binary cross-entropy without one.
+schema::LossKind lossOf(const schema::ModelT& model);
+
 /// Names of the graph output and input that training needs.
 inline constexpr const char* kLossOutput = "loss";
 inline constexpr const char* kLabelsInput = "labels";

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "frontend/lowering.h"
 #include "support/error.h"
 
 namespace dlc {
@@ -62,8 +63,7 @@ const LayerAnalysis& layerOf(const ModelAnalysis& analysis, const std::string& n
 void checkLoss(const schema::ModelT& model, const ModelAnalysis& analysis) {
   if (!model.training && !model.preprocessing) return;
   const std::string& source = analysis.source;
-  schema::LossKind loss =
-      model.training ? model.training->loss : schema::LossKind::BinaryCrossentropy;
+  schema::LossKind loss = lossOf(model);
   if (loss != schema::LossKind::BinaryCrossentropy && loss != schema::LossKind::MeanSquaredError)
     fail("{}: training.loss {} is unknown (written by a newer dlc?)", source,
          static_cast<int>(loss));

@@ -126,9 +126,7 @@ void evaluate(const EvaluateOptions& options) {
   EncodedPairs encoded = PairEncoder(loaded.model, options.model).encode(pairs);
   std::vector<float> probabilities = predictProbabilities(loaded.model, loaded.analysis, encoded,
                                                           options.batchSize, options.threads);
-  schema::LossKind loss = loaded.model.training ? loaded.model.training->loss
-                                                 : schema::LossKind::BinaryCrossentropy;
-  BinaryMetrics metrics = metricsWithLoss(probabilities, encoded.labels, loss);
+  BinaryMetrics metrics = metricsWithLoss(probabilities, encoded.labels, lossOf(loaded.model));
 
   if (options.json) {
     nlohmann::json report = {{"pairs", encoded.count},

@@ -128,8 +128,7 @@ void run(const RunOptions& options) {
     auto values = labels.data<float>();
     // Binary cross-entropy takes probabilities (0, 1, or soft labels between them), the mean
     // squared error any finite target.
-    bool crossEntropy = !loaded.model.training ||
-                        loaded.model.training->loss == schema::LossKind::BinaryCrossentropy;
+    bool crossEntropy = lossOf(loaded.model) == schema::LossKind::BinaryCrossentropy;
     auto bad = std::find_if(values.begin(), values.end(), [&](float v) {
       return crossEntropy ? !(v >= 0.0f && v <= 1.0f) : !std::isfinite(v);
     });
