@@ -153,27 +153,28 @@ TEST(CommandLine, RunRefusesLabelsOrALossThatAreNotFinite) {
   TemporaryDirectory directory;
   std::string model = goldenModelWithWeights(directory);
   TensorMap inputs = readSafetensors(kGolden + ".inputs.safetensors");
-  inputs.at("is_duplicate").data<float>()[1] = std::nanf("");
-  std::string withNan = directory.path("nan.safetensors");
-  writeSafetensors(withNan, inputs);
+  // The golden inputs with label `index` set to `value`, as the file `name`.
+  auto withLabel = [&](const std::string& name, int index, float value) {
+    inputs.at("is_duplicate").data<float>()[index] = value;
+    std::string path = directory.path(name);
+    writeSafetensors(path, inputs);
+    return path;
+  };
   std::string output = directory.path("out.safetensors");
-  expectOneErrorLine(fmt::format("run {} --inputs {} --labels is_duplicate --train-steps 2 -o {}",
-                                 model, withNan, output),
+  auto run = [&](const std::string& modelPath, const std::string& inputsPath) {
+    return fmt::format("run {} --inputs {} --labels is_duplicate -o {}", modelPath, inputsPath,
+                       output);
+  };
+
+  std::string withNan = withLabel("nan.safetensors", 1, std::nanf(""));
+  expectOneErrorLine(run(model, withNan) + " --train-steps 2",
                      withNan + ": labels 'is_duplicate' hold nan at index 1");
   EXPECT_FALSE(std::filesystem::exists(output));
 
   // Binary cross-entropy takes probabilities as labels: soft ones pass, others do not.
-  inputs.at("is_duplicate").data<float>()[1] = 0.25f;
-  std::string soft = directory.path("soft.safetensors");
-  writeSafetensors(soft, inputs);
-  EXPECT_EQ(runDlc(fmt::format("run {} --inputs {} --labels is_duplicate -o {}", model, soft,
-                               output)),
-            0);
-  inputs.at("is_duplicate").data<float>()[2] = 2.0f;
-  std::string outOfRange = directory.path("two.safetensors");
-  writeSafetensors(outOfRange, inputs);
-  expectOneErrorLine(fmt::format("run {} --inputs {} --labels is_duplicate -o {}", model,
-                                 outOfRange, directory.path("out2.safetensors")),
+  EXPECT_EQ(runDlc(run(model, withLabel("soft.safetensors", 1, 0.25f))), 0);
+  std::string outOfRange = withLabel("two.safetensors", 2, 2.0f);
+  expectOneErrorLine(run(model, outOfRange),
                      outOfRange + ": labels 'is_duplicate' hold 2 at index 2; binary "
                                   "cross-entropy needs labels in [0, 1]");
 
@@ -185,14 +186,10 @@ TEST(CommandLine, RunRefusesLabelsOrALossThatAreNotFinite) {
   ASSERT_NE(at, std::string::npos);
   testing::writeText(meanSquared,
                      json.insert(at + training.size(), " \"loss\": \"MeanSquaredError\","));
-  EXPECT_EQ(runDlc(fmt::format("run {} --inputs {} --labels is_duplicate -o {}", meanSquared,
-                               outOfRange, output)),
-            0);
-  inputs.at("is_duplicate").data<float>()[2] = std::numeric_limits<float>::infinity();
-  std::string infinite = directory.path("infinite.safetensors");
-  writeSafetensors(infinite, inputs);
-  expectOneErrorLine(fmt::format("run {} --inputs {} --labels is_duplicate -o {}", meanSquared,
-                                 infinite, directory.path("out3.safetensors")),
+  EXPECT_EQ(runDlc(run(meanSquared, outOfRange)), 0);
+  std::string infinite =
+      withLabel("infinite.safetensors", 2, std::numeric_limits<float>::infinity());
+  expectOneErrorLine(run(meanSquared, infinite),
                      infinite + ": labels 'is_duplicate' hold inf at index 2; the mean squared "
                                 "error needs finite labels");
 }
