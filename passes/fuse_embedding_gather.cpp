@@ -39,8 +39,9 @@ bool fuseEmbeddingGather(ir::Graph& graph, const PassOptions& options) {
       // the product's rows something else than the table's.
       if (gather && graph.type(op.operands[0]).shape.back() !=
                         graph.type(reshape->operands[0]).shape.back()) {
-        explainRefusal(options, kPass, "the rows gathered at '{}' are reshaped across rows for "
-                       "the product at '{}'", gather->origin, op.origin);
+        explainRefusal(options, kPass,
+                       "the rows gathered at '{}' are reshaped across rows for the product at '{}'",
+                       gather->origin, op.origin);
         continue;
       }
     }

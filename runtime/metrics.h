@@ -9,7 +9,7 @@
 namespace dlc {
 
 struct BinaryMetrics {
-  double loss = 0;  // binary cross-entropy, predictions clipped to [1e-7, 1 - 1e-7]; see below
+  double loss = 0;  // cross-entropy, predictions clipped to [1e-7, 1 - 1e-7] (or metricsWithLoss's)
   double accuracy = 0;
   double precision = 0;
   double recall = 0;
